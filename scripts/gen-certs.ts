@@ -1,0 +1,193 @@
+// `npm run gen-certs`: the private CA and every workload certificate, plus the
+// Kubernetes Secrets. Thin: parsing and printing here, the work in src/cert-bundle.ts.
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CaKeyError, OutputError, generateBundle } from '../src/cert-bundle.js';
+import * as exit from '../src/exit-codes.js';
+import { UsageError, formatHelp, integer, oneOf, parseSettings } from '../src/options.js';
+import { DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS, KEY_SIZES, MAX_LEAF_DAYS } from '../src/pki.js';
+
+const root = resolve(fileURLToPath(import.meta.url), '../..');
+
+/** RFC 1123 label, as Kubernetes requires for namespace and Service names. */
+function dnsLabel(t: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(t)) {
+    throw new Error(
+      'must be a DNS-1123 label: lower-case letters, digits and "-", at most 63, starting and ending with a letter or digit',
+    );
+  }
+  return t;
+}
+
+function dnsName(t: string): string {
+  if (
+    t.length > 253 ||
+    !t.split('.').every((l) => /^[a-z0-9*]([-a-z0-9]{0,61}[a-z0-9])?$/i.test(l))
+  ) {
+    throw new Error('must be a DNS name such as example.internal');
+  }
+  return t.toLowerCase();
+}
+
+function ipAddress(t: string): string {
+  if (isIP(t) === 0) throw new Error('must be an IPv4 or IPv6 address');
+  return t;
+}
+
+const settings = {
+  outDir: {
+    flag: 'out',
+    help: 'folder for certificates and keys',
+    default: resolve(root, 'certs'),
+    parse: (t: string) => resolve(t),
+    valueName: 'DIR',
+  },
+  k8sDir: {
+    flag: 'k8s-dir',
+    help: 'folder for the Secret manifests',
+    default: resolve(root, 'k8s'),
+    parse: (t: string) => resolve(t),
+    valueName: 'DIR',
+  },
+  namespace: {
+    flag: 'namespace',
+    help: 'Kubernetes namespace of the workloads',
+    default: 'grpc-mtls',
+    parse: dnsLabel,
+    valueName: 'NAME',
+  },
+  service: {
+    flag: 'service',
+    help: 'Service name of the server (its headless twin adds -headless)',
+    default: 'grpc-server',
+    parse: dnsLabel,
+    valueName: 'NAME',
+  },
+  clusterDomain: {
+    flag: 'cluster-domain',
+    help: 'cluster DNS domain',
+    default: 'cluster.local',
+    parse: dnsName,
+    valueName: 'DOMAIN',
+  },
+  trustDomain: {
+    flag: 'trust-domain',
+    help: 'SPIFFE trust domain (default: the cluster domain)',
+    default: '',
+    parse: dnsName,
+    valueName: 'DOMAIN',
+  },
+  extraDns: {
+    flag: 'dns',
+    kind: 'list',
+    help: 'extra DNS SAN for the server certificate (repeatable)',
+    default: [] as string[],
+    parse: dnsName,
+    valueName: 'NAME',
+  },
+  extraIps: {
+    flag: 'ip',
+    kind: 'list',
+    help: 'extra IP SAN for the server certificate (repeatable)',
+    default: [] as string[],
+    parse: ipAddress,
+    valueName: 'IP',
+  },
+  keySize: {
+    flag: 'key-size',
+    help: 'RSA key size (node-forge signs RSA only)',
+    default: 2048 as (typeof KEY_SIZES)[number],
+    parse: oneOf(KEY_SIZES.map(String)) as unknown as (t: string) => (typeof KEY_SIZES)[number],
+    valueName: 'BITS',
+  },
+  days: {
+    flag: 'days',
+    help: `leaf lifetime in days, at most ${MAX_LEAF_DAYS}`,
+    default: DEFAULT_LEAF_DAYS,
+    parse: integer(1, MAX_LEAF_DAYS),
+    valueName: 'N',
+  },
+  caDays: {
+    flag: 'ca-days',
+    help: 'CA lifetime in days',
+    default: DEFAULT_CA_DAYS,
+    parse: integer(1, 3650),
+    valueName: 'N',
+  },
+  newCa: {
+    flag: 'new-ca',
+    kind: 'boolean',
+    help: 'replace the CA (otherwise an existing CA is kept and only leaves are re-issued)',
+    default: false,
+    parse: (t: string) => t === 'true',
+  },
+} as const;
+
+const usage = `Usage: npm run gen-certs -- [options]
+
+Creates a private CA and the server, client and probe certificates in certs/,
+and Kubernetes Secret manifests in k8s/. Re-running keeps the CA and re-issues
+the leaf certificates (rotation).`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, help, positionals } = parseSettings(settings, argv, {});
+  if (help) {
+    process.stdout.write(formatHelp(usage, settings));
+    return exit.OK;
+  }
+  if (positionals.length > 0)
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; see --help`);
+  const keySize = Number(values.keySize) as (typeof KEY_SIZES)[number];
+  const started = performance.now();
+  const result = await generateBundle({
+    ...values,
+    keySize,
+    trustDomain: values.trustDomain || values.clusterDomain,
+  });
+  const ms = Math.round(performance.now() - started);
+  console.log(
+    result.caKept
+      ? `Kept the existing CA in ${values.outDir}; re-issued the leaf certificates (rotation). Use --new-ca to replace the CA.`
+      : `Created a new CA in ${values.outDir}.`,
+  );
+  console.log('');
+  const rows = result.certificates.map((c) => [
+    c.file,
+    c.subject,
+    c.sans || '-',
+    c.notAfter.toISOString().slice(0, 10),
+  ]);
+  const header = ['FILE', 'SUBJECT', 'SANS', 'NOT AFTER'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of [header, ...rows])
+    console.log(
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    );
+  if (result.secrets.length > 0) {
+    console.log('');
+    console.log(`Secret manifests (private keys, git-ignored): ${result.secrets.join(', ')}`);
+  }
+  console.log(`Done in ${ms} ms. Private keys are mode 0600; never commit them.`);
+  return exit.OK;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const e = err as Error;
+    const code =
+      e instanceof UsageError
+        ? exit.USAGE
+        : e instanceof CaKeyError
+          ? exit.CA_KEY_INVALID
+          : e instanceof OutputError
+            ? exit.OUTPUT_UNWRITABLE
+            : exit.UNEXPECTED;
+    console.error(`gen-certs: ${e.message}`);
+    process.exit(code);
+  },
+);

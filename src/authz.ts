@@ -1,0 +1,121 @@
+// Authorization: which verified identity may call which service. Enforced in a
+// server interceptor, before any handler runs.
+//
+// Policy: the health service is open to every verified caller (probes, load
+// balancers); every other service, reflection included, only to the allowed
+// identities. Anything not listed is denied: new services start closed.
+import * as grpc from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { identityFromPeer } from './identity.js';
+
+export const HEALTH_SERVICE = 'grpc.health.v1.Health';
+
+export interface AuthzPolicy {
+  /** Identities (SPIFFE IDs or CNs) allowed to call every non-health service. */
+  allowedIdentities: string[];
+}
+
+export class PolicyError extends Error {
+  override name = 'PolicyError';
+}
+
+/** Reads `{ "allowedIdentities": ["spiffe://…"] }`, refusing anything else by name. */
+export function loadPolicyFile(path: string): AuthzPolicy {
+  let raw: string;
+  try {
+    raw = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PolicyError(`AUTHZ_POLICY_FILE (${path}) cannot be read: ${(err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch (err) {
+    throw new PolicyError(
+      `AUTHZ_POLICY_FILE (${path}) is not valid JSON: ${(err as Error).message}`,
+    );
+  }
+  const shape = 'expected {"allowedIdentities": ["spiffe://…", …]}';
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new PolicyError(`AUTHZ_POLICY_FILE (${path}): ${shape}`);
+  }
+  const unknown = Object.keys(data).filter((k) => k !== 'allowedIdentities');
+  if (unknown.length > 0) {
+    throw new PolicyError(
+      `AUTHZ_POLICY_FILE (${path}) has unknown field ${JSON.stringify(unknown[0])}: ${shape}`,
+    );
+  }
+  const ids = (data as { allowedIdentities?: unknown }).allowedIdentities;
+  if (!Array.isArray(ids) || !ids.every((i) => typeof i === 'string' && i.trim() !== '')) {
+    throw new PolicyError(
+      `AUTHZ_POLICY_FILE (${path}): allowedIdentities must be a list of non-empty strings; ${shape}`,
+    );
+  }
+  return { allowedIdentities: ids as string[] };
+}
+
+/** `/pkg.Service/Method` → `pkg.Service`. */
+export function serviceOf(path: string): string {
+  return path.slice(1, path.lastIndexOf('/'));
+}
+
+export type Decision =
+  { allowed: true; identity: string } | { allowed: false; identity: string | null; reason: string };
+
+export class Authorizer {
+  private readonly allowed: Set<string>;
+
+  constructor(policy: AuthzPolicy) {
+    this.allowed = new Set(policy.allowedIdentities);
+  }
+
+  decide(path: string, identity: string | null): Decision {
+    if (identity === null) {
+      return {
+        allowed: false,
+        identity,
+        reason: `the client certificate carries no usable identity (one SPIFFE URI SAN or a CN) for ${path}`,
+      };
+    }
+    if (serviceOf(path) === HEALTH_SERVICE || this.allowed.has(identity))
+      return { allowed: true, identity };
+    return {
+      allowed: false,
+      identity,
+      reason: `identity ${identity} is not allowed to call ${path}`,
+    };
+  }
+
+  interceptor(log: Logger): grpc.ServerInterceptor {
+    return (method, call) => {
+      const peer = call.getAuthContext().sslPeerCertificate;
+      const decision = this.decide(method.path, identityFromPeer(peer)?.id ?? null);
+      if (decision.allowed) return new grpc.ServerInterceptingCall(call);
+      log.warn(
+        { method: method.path, caller: decision.identity, peer: call.getPeer() },
+        'permission denied',
+      );
+      // Answer before reading the request: a denied caller gets nothing processed.
+      return new grpc.ServerInterceptingCall(call, {
+        start: (next) => {
+          next({
+            onReceiveMetadata: () => {
+              call.sendStatus({
+                code:
+                  decision.identity === null
+                    ? grpc.status.UNAUTHENTICATED
+                    : grpc.status.PERMISSION_DENIED,
+                details: decision.reason,
+                metadata: new grpc.Metadata(),
+              });
+            },
+            onReceiveMessage: () => {},
+            onReceiveHalfClose: () => {},
+            onCancel: () => {},
+          });
+        },
+      });
+    };
+  }
+}

@@ -1,0 +1,233 @@
+// The set of certificates this kit runs on: a CA and one leaf per workload
+// (server, client, probe), written under fixed names so that docs, manifests
+// and tools can rely on them, plus the Kubernetes Secrets that carry them.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KEY_MODE, PUBLIC_MODE, writeAllAtomically, type PendingFile } from './atomic-files.js';
+import { SECRET_NAMES, renderTlsSecret, secretFileName } from './k8s-secrets.js';
+import {
+  createCa,
+  issueLeaf,
+  parseCaForSigning,
+  spiffeId,
+  type IssuedCertificate,
+  type KeySize,
+  type Usage,
+} from './pki.js';
+
+/** The workloads and the identity each gets: CN = workload, SPIFFE service account = workload. */
+export const WORKLOADS = {
+  server: { name: 'grpc-server', usage: 'server' },
+  client: { name: 'grpc-client', usage: 'client' },
+  probe: { name: 'grpc-probe', usage: 'client' },
+} as const satisfies Record<string, { name: string; usage: Usage }>;
+export type Workload = keyof typeof WORKLOADS;
+
+export interface BundleOptions {
+  outDir: string;
+  /** Where Secret manifests go; null writes none. */
+  k8sDir: string | null;
+  namespace: string;
+  service: string;
+  clusterDomain: string;
+  trustDomain: string;
+  extraDns: string[];
+  extraIps: string[];
+  keySize: KeySize;
+  days: number;
+  caDays: number;
+  newCa: boolean;
+  now?: Date;
+}
+
+export interface WrittenCertificate {
+  file: string;
+  subject: string;
+  sans: string;
+  notAfter: Date;
+}
+
+export interface BundleResult {
+  /** True when an existing CA was kept and only the leaves were re-issued (rotation). */
+  caKept: boolean;
+  certificates: WrittenCertificate[];
+  secrets: string[];
+}
+
+/** The CA on disk is unusable; never silently replaced. */
+export class CaKeyError extends Error {
+  override name = 'CaKeyError';
+}
+/** The output folder cannot be created or written. */
+export class OutputError extends Error {
+  override name = 'OutputError';
+}
+
+/** Every name a client in the cluster may dial, for the Service and its headless twin. */
+export function serviceDnsNames(service: string, namespace: string, domain: string): string[] {
+  return [service, `${service}-headless`].flatMap((svc) => [
+    svc,
+    `${svc}.${namespace}`,
+    `${svc}.${namespace}.svc`,
+    `${svc}.${namespace}.svc.${domain}`,
+  ]);
+}
+
+export function workloadSpiffeId(opts: BundleOptions, workload: Workload): string {
+  return spiffeId(opts.trustDomain, opts.namespace, WORKLOADS[workload].name);
+}
+
+export const certPath = (dir: string, w: Workload | 'ca'): string => join(dir, `${w}.crt`);
+export const keyPath = (dir: string, w: Workload | 'ca'): string => join(dir, `${w}.key`);
+
+async function readIfPresent(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new CaKeyError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Loads the existing CA, or returns null when there is none. A half-present or mismatched CA is an error. */
+async function loadExistingCa(dir: string, now: Date): Promise<IssuedCertificate | null> {
+  const [certPem, keyPem] = await Promise.all([
+    readIfPresent(certPath(dir, 'ca')),
+    readIfPresent(keyPath(dir, 'ca')),
+  ]);
+  if (certPem === null && keyPem === null) return null;
+  const fix =
+    'restore it from your backup, or pass --new-ca to replace the CA (every workload must then get new certificates)';
+  if (certPem === null)
+    throw new CaKeyError(
+      `${keyPath(dir, 'ca')} exists but ${certPath(dir, 'ca')} is missing: ${fix}`,
+    );
+  if (keyPem === null)
+    throw new CaKeyError(
+      `${certPath(dir, 'ca')} exists but ${keyPath(dir, 'ca')} is missing: ${fix}`,
+    );
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(certPem);
+  } catch (err) {
+    throw new CaKeyError(
+      `${certPath(dir, 'ca')} is not a PEM certificate (${(err as Error).message}): ${fix}`,
+    );
+  }
+  try {
+    if (!x509.checkPrivateKey(createPrivateKey(keyPem))) {
+      throw new CaKeyError(`${keyPath(dir, 'ca')} does not match ${certPath(dir, 'ca')}: ${fix}`);
+    }
+  } catch (err) {
+    if (err instanceof CaKeyError) throw err;
+    throw new CaKeyError(
+      `${keyPath(dir, 'ca')} is not a readable private key (${(err as Error).message}): ${fix}`,
+    );
+  }
+  if (new Date(x509.validTo) <= now) {
+    throw new CaKeyError(
+      `${certPath(dir, 'ca')} expired on ${x509.validTo}: pass --new-ca to create a new CA`,
+    );
+  }
+  try {
+    const { cert, privateKey } = parseCaForSigning(certPem, keyPem);
+    return { cert, keys: { privateKey, publicKey: cert.publicKey as never }, certPem, keyPem };
+  } catch (err) {
+    throw new CaKeyError(
+      `${keyPath(dir, 'ca')} cannot sign with node-forge, which needs an RSA key (${(err as Error).message})`,
+    );
+  }
+}
+
+function leafSpec(opts: BundleOptions, workload: Workload) {
+  const { name, usage } = WORKLOADS[workload];
+  const server = workload === 'server';
+  return {
+    commonName: name,
+    usage,
+    spiffeId: workloadSpiffeId(opts, workload),
+    dnsNames: server
+      ? [
+          'localhost',
+          ...serviceDnsNames(opts.service, opts.namespace, opts.clusterDomain),
+          ...opts.extraDns,
+        ]
+      : [],
+    ipAddresses: server ? ['127.0.0.1', '::1', ...opts.extraIps] : [],
+    days: opts.days,
+  };
+}
+
+function describeCert(file: string, pem: string): WrittenCertificate {
+  const x = new X509Certificate(pem);
+  return {
+    file,
+    subject: x.subject.replaceAll('\n', ', '),
+    sans: x.subjectAltName ?? '',
+    notAfter: new Date(x.validTo),
+  };
+}
+
+/** Creates or reuses the CA, issues every leaf, and writes all files at once (or none). */
+export async function generateBundle(opts: BundleOptions): Promise<BundleResult> {
+  const now = opts.now ?? new Date();
+  const dirs = opts.k8sDir === null ? [opts.outDir] : [opts.outDir, opts.k8sDir];
+  for (const dir of dirs) {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw new OutputError(`cannot create ${dir}: ${(err as Error).message}`);
+    }
+  }
+  const existing = opts.newCa ? null : await loadExistingCa(opts.outDir, now);
+  const ca =
+    existing ??
+    (await createCa({
+      commonName: 'grpc-mtls-service CA',
+      days: opts.caDays,
+      keySize: opts.keySize,
+      now,
+    }));
+  const signer = { cert: ca.cert, privateKey: ca.keys.privateKey };
+  const workloads = Object.keys(WORKLOADS) as Workload[];
+  const leaves = await Promise.all(
+    workloads.map((w) => issueLeaf(signer, leafSpec(opts, w), opts.keySize, now)),
+  );
+
+  const files: PendingFile[] = [];
+  const certificates: WrittenCertificate[] = [];
+  if (existing === null) {
+    files.push({ path: certPath(opts.outDir, 'ca'), contents: ca.certPem, mode: PUBLIC_MODE });
+    files.push({ path: keyPath(opts.outDir, 'ca'), contents: ca.keyPem, mode: KEY_MODE });
+  }
+  certificates.push(describeCert(certPath(opts.outDir, 'ca'), ca.certPem));
+  const secrets: string[] = [];
+  workloads.forEach((w, i) => {
+    const leaf = leaves[i] as IssuedCertificate;
+    files.push({ path: certPath(opts.outDir, w), contents: leaf.certPem, mode: PUBLIC_MODE });
+    files.push({ path: keyPath(opts.outDir, w), contents: leaf.keyPem, mode: KEY_MODE });
+    certificates.push(describeCert(certPath(opts.outDir, w), leaf.certPem));
+    if (opts.k8sDir !== null) {
+      const name = SECRET_NAMES[w];
+      const path = join(opts.k8sDir, secretFileName(name));
+      const yaml = renderTlsSecret({
+        name,
+        namespace: opts.namespace,
+        certPem: leaf.certPem,
+        keyPem: leaf.keyPem,
+        caPem: ca.certPem,
+      });
+      files.push({ path, contents: yaml, mode: KEY_MODE });
+      secrets.push(path);
+    }
+  });
+  try {
+    await writeAllAtomically(files);
+  } catch (err) {
+    throw new OutputError(
+      `cannot write ${(err as NodeJS.ErrnoException).path ?? opts.outDir}: ${(err as Error).message}`,
+    );
+  }
+  return { caKept: existing !== null, certificates, secrets };
+}

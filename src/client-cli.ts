@@ -1,0 +1,160 @@
+// The commands of `npm run client`: each prints JSON lines on standard output
+// and returns an exit code; failures are explained by client-errors.ts.
+import type * as grpc from '@grpc/grpc-js';
+import { createInterface } from 'node:readline';
+import { EchoClient } from './client.js';
+import type { ClientInvocation } from './client-config.js';
+import { explainCallError } from './client-errors.js';
+import * as exit from './exit-codes.js';
+import { identityFromCertificate } from './identity.js';
+import { loadTlsMaterial, TlsFileError, TlsInvalidError } from './tls-material.js';
+
+const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value)}\n`);
+
+async function* stdinLines(): AsyncIterable<string> {
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    if (line.trim() !== '') yield line;
+  }
+}
+
+/** Echo forever (or --count times), one JSON line per call, then a summary. */
+async function loop(
+  client: EchoClient,
+  inv: ClientInvocation,
+  stopped: AbortSignal,
+): Promise<number> {
+  const perServer: Record<string, number> = {};
+  const failures: Record<string, number> = {};
+  const latencies: number[] = [];
+  let calls = 0;
+  while (!stopped.aborted && (inv.count === 0 || calls < inv.count)) {
+    const seq = calls++;
+    const started = performance.now();
+    try {
+      const res = await client.echo(`loop ${seq}`);
+      const ms = performance.now() - started;
+      latencies.push(ms);
+      perServer[res.server_id] = (perServer[res.server_id] ?? 0) + 1;
+      print({
+        time: new Date().toISOString(),
+        seq,
+        status: 'OK',
+        server: res.server_id,
+        latencyMs: round(ms),
+      });
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      const code = String(e.code);
+      failures[code] = (failures[code] ?? 0) + 1;
+      print({
+        time: new Date().toISOString(),
+        seq,
+        status: 'FAILED',
+        code: e.code,
+        details: e.details,
+        latencyMs: round(performance.now() - started),
+      });
+    }
+    if (inv.intervalMs > 0 && !stopped.aborted) await sleepUnless(inv.intervalMs, stopped);
+  }
+  const failed = Object.values(failures).reduce((a, b) => a + b, 0);
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) =>
+    round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0);
+  print({
+    summary: {
+      calls,
+      ok: calls - failed,
+      failed,
+      perServer,
+      failures,
+      p50Ms: pct(50),
+      p99Ms: pct(99),
+    },
+  });
+  return failed === 0 ? exit.OK : exit.RPC_FAILED;
+}
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
+async function runCommand(
+  client: EchoClient,
+  inv: ClientInvocation,
+  stopped: AbortSignal,
+): Promise<number> {
+  switch (inv.command) {
+    case 'echo':
+      print(await client.echo(inv.args[0] ?? ''));
+      return exit.OK;
+    case 'whoami':
+      print(await client.whoAmI());
+      return exit.OK;
+    case 'stream':
+      for await (const res of client.serverStream(
+        inv.args[0] ?? 'stream',
+        inv.count,
+        inv.intervalMs,
+      ))
+        print(res);
+      return exit.OK;
+    case 'collect':
+      print(await client.clientStream(inv.args));
+      return exit.OK;
+    case 'chat':
+      for await (const res of client.chat(stdinLines(), Infinity)) print(res);
+      return exit.OK;
+    case 'health': {
+      if (!inv.watch) {
+        const status = await client.checkHealth(inv.service);
+        print({ service: inv.service, status });
+        return status === 'SERVING' ? exit.OK : exit.NOT_SERVING;
+      }
+      let last = 'UNKNOWN';
+      for await (const status of client.watchHealth(inv.service, stopped)) {
+        last = status;
+        print({ time: new Date().toISOString(), service: inv.service, status });
+      }
+      return last === 'SERVING' ? exit.OK : exit.NOT_SERVING;
+    }
+    case 'loop':
+      return loop(client, inv, stopped);
+  }
+}
+
+/** Runs one invocation; the caller exits with the returned code. */
+export async function runClient(inv: ClientInvocation, stopped: AbortSignal): Promise<number> {
+  let ownIdentity: string;
+  try {
+    const own = await loadTlsMaterial(
+      { certFile: inv.options.certFile, keyFile: inv.options.keyFile, caFile: inv.options.caFile },
+      'client',
+    );
+    ownIdentity = identityFromCertificate(own.leaf)?.id ?? 'unknown';
+  } catch (err) {
+    if (err instanceof TlsFileError || err instanceof TlsInvalidError) {
+      process.stderr.write(`client: ${err.message}\n`);
+      return err instanceof TlsFileError ? exit.FILE_UNREADABLE : exit.TLS_INVALID;
+    }
+    throw err;
+  }
+  const client = new EchoClient(inv.options);
+  try {
+    return await runCommand(client, inv, stopped);
+  } catch (err) {
+    const e = err as grpc.ServiceError;
+    if (typeof e.code !== 'number') throw err;
+    if (stopped.aborted && inv.watch) return exit.OK;
+    const { exitCode, message } = await explainCallError(e, inv.options, ownIdentity);
+    process.stderr.write(`client: ${message}\n`);
+    return exitCode;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,108 @@
+// echo.v1.EchoService: one RPC of each gRPC kind, each answering with the
+// server's id and the caller's verified identity.
+import * as grpc from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
+import type { EchoServiceHandlers } from './generated/echo/v1/EchoService.js';
+import { identityFromPeer, type CallerIdentity } from './identity.js';
+
+/** Bounds for ServerStream: enough for demos and soak tests, too little to pin a server. */
+export const STREAM_LIMITS = { maxCount: 1000, maxIntervalMs: 10_000 } as const;
+/** Summaries quote at most this much of a message, so replies stay small. */
+const SUMMARY_CHARS = 64;
+
+type AnyCall = { getAuthContext(): { sslPeerCertificate?: PeerCertificate } };
+
+function caller(call: AnyCall): CallerIdentity | null {
+  return identityFromPeer(call.getAuthContext().sslPeerCertificate);
+}
+
+const clip = (s: string): string =>
+  s.length > SUMMARY_CHARS ? `${s.slice(0, SUMMARY_CHARS)}…` : s;
+
+export function echoHandlers(serverId: string): EchoServiceHandlers {
+  return {
+    Echo(call, callback) {
+      callback(null, {
+        message: call.request.message,
+        server_id: serverId,
+        caller: caller(call)?.id ?? '',
+        sequence: 0,
+      });
+    },
+
+    ServerStream(call) {
+      const { count, interval_ms: interval, message } = call.request;
+      if (count < 1 || count > STREAM_LIMITS.maxCount || interval > STREAM_LIMITS.maxIntervalMs) {
+        call.emit('error', {
+          code: grpc.status.INVALID_ARGUMENT,
+          details: `count must be 1 to ${STREAM_LIMITS.maxCount} (got ${count}) and interval_ms 0 to ${STREAM_LIMITS.maxIntervalMs} (got ${interval})`,
+        });
+        return;
+      }
+      const id = caller(call)?.id ?? '';
+      let sent = 0;
+      let timer: NodeJS.Timeout | null = null;
+      const sendNext = (): void => {
+        if (call.cancelled) return;
+        call.write({ message, server_id: serverId, caller: id, sequence: sent });
+        sent += 1;
+        if (sent >= count) call.end();
+        else if (interval === 0) setImmediate(sendNext);
+        else timer = setTimeout(sendNext, interval);
+      };
+      call.on('cancelled', () => {
+        if (timer) clearTimeout(timer);
+      });
+      sendNext();
+    },
+
+    ClientStream(call, callback) {
+      let count = 0;
+      let bytes = 0;
+      let first: string | null = null;
+      let last = '';
+      call.on('data', (req: { message: string }) => {
+        count += 1;
+        bytes += Buffer.byteLength(req.message);
+        first ??= req.message;
+        last = req.message;
+      });
+      call.on('end', () => {
+        const summary =
+          first === null ? '' : count === 1 ? clip(first) : `${clip(first)} … ${clip(last)}`;
+        callback(null, {
+          count,
+          total_bytes: String(bytes),
+          summary,
+          server_id: serverId,
+          caller: caller(call)?.id ?? '',
+        });
+      });
+    },
+
+    Chat(call) {
+      const id = caller(call)?.id ?? '';
+      let sequence = 0;
+      call.on('data', (req: { message: string }) => {
+        call.write({ message: req.message, server_id: serverId, caller: id, sequence: sequence++ });
+      });
+      call.on('end', () => call.end());
+    },
+
+    WhoAmI(call, callback) {
+      const who = caller(call);
+      if (who === null) {
+        callback({ code: grpc.status.UNAUTHENTICATED, details: 'no verified client identity' });
+        return;
+      }
+      callback(null, {
+        identity: who.id,
+        spiffe_id: who.spiffeId,
+        common_name: who.commonName,
+        serial: who.serial,
+        not_after: who.notAfter,
+        server_id: serverId,
+      });
+    },
+  };
+}

@@ -1,0 +1,249 @@
+// Server settings: each an environment variable with a matching flag, with
+// defaults that work on a laptop after `npm run gen-certs`.
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { LevelWithSilent } from 'pino';
+import { loadPolicyFile, type AuthzPolicy } from './authz.js';
+import { LOG_LEVELS } from './logging.js';
+import {
+  UsageError,
+  boolean,
+  formatHelp,
+  integer,
+  oneOf,
+  parseSettings,
+  text,
+  type Values,
+} from './options.js';
+import { PROJECT_ROOT } from './proto.js';
+
+const certs = (name: string): string => join(PROJECT_ROOT, 'certs', name);
+const MiB = 1024 * 1024;
+
+/** The client identity gen-certs issues with its defaults. */
+export const DEFAULT_CLIENT_IDENTITY = 'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-client';
+
+function address(t: string): string {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:[\]]+):(\d{1,5})$/.exec(t.trim());
+  if (!m || Number(m[2]) > 65535)
+    throw new Error('must be HOST:PORT, e.g. 0.0.0.0:50051 or [::]:50051');
+  return t.trim();
+}
+
+export const SERVER_SETTINGS = {
+  address: {
+    flag: 'address',
+    env: 'GRPC_ADDRESS',
+    help: 'TCP address to listen on',
+    default: '0.0.0.0:50051',
+    parse: address,
+    valueName: 'HOST:PORT',
+  },
+  unixSocket: {
+    flag: 'unix-socket',
+    env: 'GRPC_UNIX_SOCKET',
+    help: 'also listen on this Unix socket, with the same mTLS',
+    default: '',
+    parse: text,
+    valueName: 'PATH',
+  },
+  certFile: {
+    flag: 'tls-cert-file',
+    env: 'TLS_CERT_FILE',
+    help: 'server certificate (PEM)',
+    default: certs('server.crt'),
+    parse: text,
+    valueName: 'FILE',
+  },
+  keyFile: {
+    flag: 'tls-key-file',
+    env: 'TLS_KEY_FILE',
+    help: 'server private key (PEM)',
+    default: certs('server.key'),
+    parse: text,
+    valueName: 'FILE',
+  },
+  caFile: {
+    flag: 'tls-ca-file',
+    env: 'TLS_CA_FILE',
+    help: 'CA bundle trusted for client certificates (PEM, may hold several CAs)',
+    default: certs('ca.crt'),
+    parse: text,
+    valueName: 'FILE',
+  },
+  reloadIntervalMs: {
+    flag: 'tls-reload-interval-ms',
+    env: 'TLS_RELOAD_INTERVAL_MS',
+    help: 'how often to look for rotated TLS files',
+    default: 5000,
+    parse: integer(100, 3_600_000),
+    valueName: 'MS',
+  },
+  handshakeTimeoutMs: {
+    flag: 'tls-handshake-timeout-ms',
+    env: 'TLS_HANDSHAKE_TIMEOUT_MS',
+    help: 'drop a TLS handshake not finished in this time',
+    default: 10_000,
+    parse: integer(100, 120_000),
+    valueName: 'MS',
+  },
+  allowedIdentities: {
+    flag: 'allowed-identity',
+    env: 'AUTHZ_ALLOWED_IDENTITIES',
+    kind: 'list',
+    help: 'identity allowed to call EchoService and reflection (repeatable; comma-separated in the variable)',
+    default: [DEFAULT_CLIENT_IDENTITY] as string[],
+    parse: text,
+    valueName: 'ID',
+  },
+  policyFile: {
+    flag: 'policy-file',
+    env: 'AUTHZ_POLICY_FILE',
+    help: 'JSON policy {"allowedIdentities": [...]} instead of --allowed-identity',
+    default: '',
+    parse: text,
+    valueName: 'FILE',
+  },
+  reflection: {
+    flag: 'reflection',
+    env: 'GRPC_REFLECTION',
+    kind: 'boolean',
+    help: 'serve gRPC reflection (to the allowed identities only)',
+    default: false,
+    parse: boolean,
+  },
+  drainDelayMs: {
+    flag: 'drain-delay-ms',
+    env: 'SHUTDOWN_DRAIN_DELAY_MS',
+    help: 'after SIGTERM, keep serving (NOT_SERVING) this long so endpoints drop the pod first',
+    default: 5000,
+    parse: integer(0, 600_000),
+    valueName: 'MS',
+  },
+  shutdownTimeoutMs: {
+    flag: 'shutdown-timeout-ms',
+    env: 'SHUTDOWN_TIMEOUT_MS',
+    help: 'then wait this long for in-flight calls before forcing',
+    default: 10_000,
+    parse: integer(0, 600_000),
+    valueName: 'MS',
+  },
+  keepaliveTimeMs: {
+    flag: 'keepalive-time-ms',
+    env: 'GRPC_KEEPALIVE_TIME_MS',
+    help: 'ping an idle connection after this long to find dead peers',
+    default: 30_000,
+    parse: integer(1000, 86_400_000),
+    valueName: 'MS',
+  },
+  keepaliveTimeoutMs: {
+    flag: 'keepalive-timeout-ms',
+    env: 'GRPC_KEEPALIVE_TIMEOUT_MS',
+    help: 'close the connection when a ping is not answered in this time',
+    default: 10_000,
+    parse: integer(100, 600_000),
+    valueName: 'MS',
+  },
+  maxConnectionAgeMs: {
+    flag: 'max-connection-age-ms',
+    env: 'GRPC_MAX_CONNECTION_AGE_MS',
+    help: 'close connections after this age so clients re-resolve and spread over replicas',
+    default: 300_000,
+    parse: integer(1000, 86_400_000),
+    valueName: 'MS',
+  },
+  maxConnectionAgeGraceMs: {
+    flag: 'max-connection-age-grace-ms',
+    env: 'GRPC_MAX_CONNECTION_AGE_GRACE_MS',
+    help: 'time given to calls in flight on an aged connection',
+    default: 30_000,
+    parse: integer(0, 86_400_000),
+    valueName: 'MS',
+  },
+  maxMessageBytes: {
+    flag: 'max-message-bytes',
+    env: 'GRPC_MAX_MESSAGE_BYTES',
+    help: 'largest message accepted or sent',
+    default: 4 * MiB,
+    parse: integer(1024, 64 * MiB),
+    valueName: 'BYTES',
+  },
+  maxConcurrentStreams: {
+    flag: 'max-concurrent-streams',
+    env: 'GRPC_MAX_CONCURRENT_STREAMS',
+    help: 'streams one connection may have open at once',
+    default: 100,
+    parse: integer(1, 10_000),
+    valueName: 'N',
+  },
+  serverId: {
+    flag: 'server-id',
+    env: 'SERVER_ID',
+    help: 'name reported in replies (default: host or pod name)',
+    default: hostname(),
+    parse: text,
+    valueName: 'NAME',
+  },
+  logLevel: {
+    flag: 'log-level',
+    env: 'LOG_LEVEL',
+    help: 'trace|debug|info|warn|error|silent (info logs one line per RPC)',
+    default: 'info' as LevelWithSilent,
+    parse: oneOf(LOG_LEVELS),
+    valueName: 'LEVEL',
+  },
+} as const;
+
+export type ServerConfig = Omit<
+  Values<typeof SERVER_SETTINGS>,
+  'allowedIdentities' | 'policyFile'
+> & {
+  policy: AuthzPolicy;
+  policySource: string;
+};
+
+export const SERVER_USAGE = `Usage: npm start -- [options]
+
+Runs the mutual-TLS gRPC server (echo.v1.EchoService and grpc.health.v1.Health).
+There is no plaintext mode: every caller must present a certificate from the CA bundle.`;
+
+export function serverHelp(): string {
+  return formatHelp(SERVER_USAGE, SERVER_SETTINGS, '\nExit codes are listed in the README.\n');
+}
+
+/** Parses and cross-checks the settings; throws UsageError naming the setting at fault. */
+export function parseServerConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): { config: ServerConfig; help: boolean } {
+  const { values, positionals, help } = parseSettings(SERVER_SETTINGS, argv, env);
+  if (positionals.length > 0)
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; see --help`);
+  const { policyFile, allowedIdentities, ...settings } = values;
+  const listSet =
+    argv.some((a) => a.startsWith('--allowed-identity')) ||
+    (env.AUTHZ_ALLOWED_IDENTITIES ?? '') !== '';
+  if (policyFile !== '' && listSet) {
+    throw new UsageError(
+      'set either AUTHZ_POLICY_FILE (--policy-file) or AUTHZ_ALLOWED_IDENTITIES (--allowed-identity), not both',
+    );
+  }
+  let policy: AuthzPolicy;
+  try {
+    policy =
+      policyFile !== ''
+        ? loadPolicyFile(policyFile)
+        : { allowedIdentities: [...allowedIdentities] };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return {
+    config: {
+      ...settings,
+      policy,
+      policySource:
+        policyFile !== '' ? policyFile : listSet ? 'AUTHZ_ALLOWED_IDENTITIES' : 'default',
+    },
+    help,
+  };
+}

@@ -1,0 +1,167 @@
+// The mTLS gRPC server: wires credentials, authorization, logging, health,
+// reflection and the echo service together, and owns start-up and shutdown.
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { Authorizer } from './authz.js';
+import { echoHandlers } from './echo-service.js';
+import { HealthReporter } from './health.js';
+import { rpcLoggingInterceptor } from './logging.js';
+import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from './proto.js';
+import type { ServerConfig } from './server-config.js';
+import { CredentialReloader, RotatingServerCredentials } from './tls-credentials.js';
+import {
+  EXPIRY_WARNING_DAYS,
+  daysLeft,
+  describeCertificate,
+  loadTlsMaterial,
+  type TlsMaterial,
+} from './tls-material.js';
+
+/** The server could not bind an address; the message names it and the reason. */
+export class BindError extends Error {
+  override name = 'BindError';
+}
+
+const DAY_MS = 86_400_000;
+
+export class EchoServer {
+  readonly health = new HealthReporter([ECHO_SERVICE]);
+  readonly reloader: CredentialReloader;
+  private readonly server: grpc.Server;
+  private readonly credentials: RotatingServerCredentials;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private shutdownPromise: Promise<'graceful' | 'forced'> | null = null;
+  private leaf: TlsMaterial['leaf'];
+
+  private constructor(
+    readonly config: ServerConfig,
+    private readonly log: Logger,
+    material: TlsMaterial,
+  ) {
+    this.leaf = material.leaf;
+    this.credentials = new RotatingServerCredentials(material, {
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+    });
+    this.reloader = new CredentialReloader(
+      { certFile: config.certFile, keyFile: config.keyFile, caFile: config.caFile },
+      this.credentials,
+      material,
+      log,
+      (m) => (this.leaf = m.leaf),
+    );
+    const interceptors = [new Authorizer(config.policy).interceptor(log)];
+    if (log.isLevelEnabled('info')) interceptors.unshift(rpcLoggingInterceptor(log));
+    this.server = new grpc.Server({
+      'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+      'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
+      'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs,
+      'grpc.max_receive_message_length': config.maxMessageBytes,
+      'grpc.max_send_message_length': config.maxMessageBytes,
+      'grpc.max_concurrent_streams': config.maxConcurrentStreams,
+      interceptors,
+    });
+    this.server.addService(
+      loadEchoProto().echo.v1.EchoService.service,
+      echoHandlers(config.serverId),
+    );
+    this.health.addToServer(this.server);
+    if (config.reflection) {
+      const definition = protoLoader.loadSync([ECHO_PROTO, healthProtoPath], LOADER_OPTIONS);
+      new ReflectionService(definition).addToServer(this.server);
+    }
+  }
+
+  /** Loads and checks the TLS files first: the server is never built around bad credentials. */
+  static async create(config: ServerConfig, log: Logger): Promise<EchoServer> {
+    const material = await loadTlsMaterial(
+      { certFile: config.certFile, keyFile: config.keyFile, caFile: config.caFile },
+      'server',
+    );
+    return new EchoServer(config, log, material);
+  }
+
+  private bind(target: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(target, this.credentials, (err, port) => {
+        if (err) reject(new BindError(`cannot listen on ${target}: ${err.message}`));
+        else resolve(port);
+      });
+    });
+  }
+
+  /** Binds every listener, then reports SERVING; returns the TCP port actually bound. */
+  async start(): Promise<{ port: number }> {
+    const port = await this.bind(this.config.address);
+    if (this.config.unixSocket !== '') await this.bind(`unix://${this.config.unixSocket}`);
+    this.reloader.start(this.config.reloadIntervalMs);
+    this.health.setAll('SERVING');
+    this.log.info(
+      {
+        address: this.config.address.replace(/:\d+$/, `:${port}`),
+        unixSocket: this.config.unixSocket || undefined,
+        certificate: describeCertificate(this.leaf),
+        policy: {
+          source: this.config.policySource,
+          allowedIdentities: this.config.policy.allowedIdentities,
+        },
+        reflection: this.config.reflection,
+        startupMs: Math.round(performance.now()),
+      },
+      'serving',
+    );
+    this.checkExpiry();
+    // Daily reminder in the last week: a certificate that silently expires takes the service down.
+    this.expiryTimer = setInterval(() => this.checkExpiry(), DAY_MS);
+    this.expiryTimer.unref();
+    return { port };
+  }
+
+  private checkExpiry(): void {
+    const days = daysLeft(this.leaf);
+    if (days < EXPIRY_WARNING_DAYS) {
+      this.log.warn(
+        { certificate: describeCertificate(this.leaf) },
+        `server certificate expires in ${days.toFixed(1)} days; rotate it`,
+      );
+    }
+  }
+
+  /**
+   * Graceful shutdown: NOT_SERVING at once, keep serving through the drain delay
+   * (so Kubernetes takes the pod out of its endpoints), then let calls in flight
+   * finish until the deadline, then cut what is left.
+   */
+  shutdown(): Promise<'graceful' | 'forced'> {
+    this.shutdownPromise ??= this.runShutdown();
+    return this.shutdownPromise;
+  }
+
+  private async runShutdown(): Promise<'graceful' | 'forced'> {
+    this.health.setAll('NOT_SERVING');
+    this.log.info(
+      { drainDelayMs: this.config.drainDelayMs, shutdownTimeoutMs: this.config.shutdownTimeoutMs },
+      'shutting down: NOT_SERVING, draining',
+    );
+    await delay(this.config.drainDelayMs);
+    this.reloader.stop();
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    this.health.endWatches();
+    const outcome = await new Promise<'graceful' | 'forced'>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve('forced');
+      }, this.config.shutdownTimeoutMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve('graceful');
+      });
+    });
+    this.log.info({ outcome }, 'stopped');
+    return outcome;
+  }
+}

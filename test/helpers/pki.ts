@@ -1,0 +1,85 @@
+// Test certificates, made fresh by the project's own PKI code in temporary folders.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
+import { createCa, issueLeaf, type IssuedCertificate, type LeafSpec } from '../../src/pki.js';
+
+export const NAMESPACE = 'grpc-mtls';
+export const CLIENT_ID = 'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-client';
+export const PROBE_ID = 'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-probe';
+
+export async function tempDir(
+  prefix = 'grpc-mtls-',
+): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export function bundleOptions(
+  outDir: string,
+  overrides: Partial<BundleOptions> = {},
+): BundleOptions {
+  return {
+    outDir,
+    k8sDir: null,
+    namespace: NAMESPACE,
+    service: 'grpc-server',
+    clusterDomain: 'cluster.local',
+    trustDomain: 'cluster.local',
+    extraDns: [],
+    extraIps: [],
+    keySize: 2048,
+    days: 90,
+    caDays: 730,
+    newCa: false,
+    ...overrides,
+  };
+}
+
+/** A complete dev PKI (ca, server, client, probe) in `dir`. */
+export async function makePki(dir: string, overrides: Partial<BundleOptions> = {}) {
+  return generateBundle(bundleOptions(dir, overrides));
+}
+
+/** A leaf with arbitrary properties, signed by `ca`, written as NAME.crt / NAME.key in `dir`. */
+export async function writeLeaf(
+  dir: string,
+  name: string,
+  ca: IssuedCertificate,
+  spec: Partial<LeafSpec> & { now?: Date },
+): Promise<{ certFile: string; keyFile: string; leaf: IssuedCertificate }> {
+  const leaf = await issueLeaf(
+    { cert: ca.cert, privateKey: ca.keys.privateKey },
+    {
+      commonName: name,
+      usage: 'client',
+      spiffeId: `spiffe://cluster.local/ns/test/sa/${name}`,
+      days: 30,
+      ...spec,
+    },
+    2048,
+    spec.now ?? new Date(),
+  );
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  await writeFile(certFile, leaf.certPem);
+  await writeFile(keyFile, leaf.keyPem, { mode: 0o600 });
+  return { certFile, keyFile, leaf };
+}
+
+export async function writeCa(
+  dir: string,
+  name: string,
+  now?: Date,
+): Promise<IssuedCertificate & { certFile: string }> {
+  const ca = await createCa({
+    commonName: name,
+    days: 365,
+    keySize: 2048,
+    ...(now ? { now } : {}),
+  });
+  const certFile = join(dir, `${name}.crt`);
+  await writeFile(certFile, ca.certPem);
+  return { ...ca, certFile };
+}
