@@ -1,9 +1,15 @@
 // Test certificates, made fresh by the project's own PKI code in temporary folders.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
-import { createCa, issueLeaf, type IssuedCertificate, type LeafSpec } from '../../src/pki.js';
+import {
+  createCa,
+  issueLeaf,
+  parseCaForSigning,
+  type IssuedCertificate,
+  type LeafSpec,
+} from '../../src/pki.js';
 
 export const NAMESPACE = 'grpc-mtls';
 export const CLIENT_ID = 'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-client';
@@ -82,4 +88,12 @@ export async function writeCa(
   const certFile = join(dir, `${name}.crt`);
   await writeFile(certFile, ca.certPem);
   return { ...ca, certFile };
+}
+
+/** The CA of a PKI folder, ready to sign more leaves. */
+export async function loadCa(dir: string): Promise<IssuedCertificate> {
+  const certPem = await readFile(join(dir, 'ca.crt'), 'utf8');
+  const keyPem = await readFile(join(dir, 'ca.key'), 'utf8');
+  const { cert, privateKey } = parseCaForSigning(certPem, keyPem);
+  return { cert, keys: { privateKey, publicKey: cert.publicKey as never }, certPem, keyPem };
 }

@@ -1,0 +1,353 @@
+import * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { connect as http2Connect } from 'node:http2';
+import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EchoClient } from '../src/client.js';
+import { loadEchoProto } from '../src/proto.js';
+import { EchoServer } from '../src/server.js';
+import { parseServerConfig } from '../src/server-config.js';
+import {
+  CLIENT_ID,
+  PROBE_ID,
+  loadCa,
+  makePki,
+  tempDir,
+  writeCa,
+  writeLeaf,
+} from './helpers/pki.js';
+import { LogCapture, clientFor, pkiEnv, startInProcess } from './helpers/server.js';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let pki: string;
+let server: EchoServer;
+let port: number;
+let logs: LogCapture;
+const clients: EchoClient[] = [];
+
+function client(who: 'client' | 'probe' = 'client'): EchoClient {
+  const c = clientFor(pki, `127.0.0.1:${port}`, who, { serverName: 'localhost' });
+  clients.push(c);
+  return c;
+}
+
+/** A raw grpc-js client with any credentials, for handshakes we expect to fail. */
+function rawClient(
+  creds: grpc.ChannelCredentials,
+): grpc.Client & { Echo: EchoClient['raw']['Echo'] } {
+  const Ctor = loadEchoProto().echo.v1.EchoService;
+  return new Ctor(`127.0.0.1:${port}`, creds, {
+    'grpc.ssl_target_name_override': 'localhost',
+  }) as never;
+}
+
+function echoWith(creds: grpc.ChannelCredentials): Promise<grpc.ServiceError | null> {
+  const c = rawClient(creds);
+  return new Promise((resolve) => {
+    c.Echo({ message: 'x' }, { deadline: Date.now() + 3000 }, (err) => {
+      c.close();
+      resolve(err);
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = await tempDir();
+  pki = join(dir.path, 'pki');
+  await makePki(pki);
+  ({ server, port, logs } = await startInProcess(pki));
+});
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
+afterAll(async () => {
+  await server.shutdown();
+  await dir.remove();
+});
+
+describe('the echo service over mTLS', () => {
+  it('answers a unary Echo with the server id and the verified caller', async () => {
+    const res = await client().echo('hello');
+    expect(res).toMatchObject({ message: 'hello', server_id: 'test-server', caller: CLIENT_ID });
+  });
+
+  it('streams count responses from ServerStream', async () => {
+    const got = [];
+    for await (const r of client().serverStream('tick', 3, 5)) got.push(r.sequence);
+    expect(got).toEqual([0, 1, 2]);
+  });
+
+  it('rejects an out-of-range ServerStream with INVALID_ARGUMENT', async () => {
+    const consume = async (count: number, interval: number) => {
+      for await (const _ of client().serverStream('x', count, interval)) void _;
+    };
+    await expect(consume(0, 0)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(consume(1001, 0)).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: expect.stringContaining('count must be 1 to 1000') as unknown,
+    });
+    await expect(consume(1, 10_001)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  });
+
+  it('counts and summarises a ClientStream', async () => {
+    const res = await client().clientStream(['first', 'middle', 'last']);
+    expect(res).toMatchObject({
+      count: 3,
+      total_bytes: '15',
+      summary: 'first … last',
+      caller: CLIENT_ID,
+    });
+  });
+
+  it('answers each Chat message as it arrives', async () => {
+    const got = [];
+    for await (const r of client().chat(['a', 'b', 'c'])) got.push(`${r.sequence}:${r.message}`);
+    expect(got).toEqual(['0:a', '1:b', '2:c']);
+  });
+
+  it('tells the caller who it is from its certificate in WhoAmI', async () => {
+    const who = await client().whoAmI();
+    const cert = new X509Certificate(await readFile(join(pki, 'client.crt')));
+    expect(who).toMatchObject({
+      identity: CLIENT_ID,
+      spiffe_id: CLIENT_ID,
+      common_name: 'grpc-client',
+      serial: cert.serialNumber.toUpperCase(),
+      not_after: new Date(cert.validTo).toISOString(),
+    });
+  });
+
+  it('logs one line per RPC with method, caller, status and duration', async () => {
+    await client().echo('logged');
+    const line = await logs.waitFor(
+      (l) => l.msg === 'rpc' && l.method === '/echo.v1.EchoService/Echo',
+    );
+    expect(line).toMatchObject({ caller: CLIENT_ID, code: 'OK' });
+    expect(typeof line.ms).toBe('number');
+  });
+});
+
+describe('authorization', () => {
+  it('denies the probe identity EchoService with PERMISSION_DENIED naming identity and method', async () => {
+    await expect(client('probe').echo('x')).rejects.toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+      details: `identity ${PROBE_ID} is not allowed to call /echo.v1.EchoService/Echo`,
+    });
+    const warning = await logs.waitFor(
+      (l) => l.msg === 'permission denied' && l.caller === PROBE_ID,
+    );
+    expect(warning.level).toBe(40);
+  });
+
+  it('lets the probe identity call the health service', async () => {
+    expect(await client('probe').checkHealth('')).toBe('SERVING');
+    expect(await client('probe').checkHealth('echo.v1.EchoService')).toBe('SERVING');
+  });
+
+  it('denies every streaming kind to an identity not in the policy', async () => {
+    const probe = client('probe');
+    await expect(probe.clientStream(['x'])).rejects.toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+    });
+    const consume = async () => {
+      for await (const _ of probe.chat(['x'])) void _;
+    };
+    await expect(consume()).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+  });
+});
+
+describe('handshakes that are refused', () => {
+  const read = (f: string) => readFile(join(pki, f));
+  let other: Awaited<ReturnType<typeof writeCa>>;
+  beforeAll(async () => {
+    other = await writeCa(dir.path, 'other-ca');
+  });
+
+  it('refuses a client without a certificate', async () => {
+    const err = await echoWith(grpc.credentials.createSsl(await read('ca.crt')));
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('refuses a client certificate from another CA', async () => {
+    const leaf = await writeLeaf(dir.path, 'foreign', other, {});
+    const err = await echoWith(
+      grpc.credentials.createSsl(
+        await read('ca.crt'),
+        await readFile(leaf.keyFile),
+        await readFile(leaf.certFile),
+      ),
+    );
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('refuses an expired client certificate', async () => {
+    const leaf = await writeLeaf(dir.path, 'expired', await loadCa(pki), {
+      spiffeId: CLIENT_ID,
+      days: 1,
+      now: new Date(Date.now() - 10 * 86_400_000),
+    });
+    const err = await echoWith(
+      grpc.credentials.createSsl(
+        await read('ca.crt'),
+        await readFile(leaf.keyFile),
+        await readFile(leaf.certFile),
+      ),
+    );
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('refuses a client certificate without clientAuth', async () => {
+    const err = await echoWith(
+      grpc.credentials.createSsl(
+        await read('ca.crt'),
+        await read('server.key'),
+        await read('server.crt'),
+      ),
+    );
+    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('refuses TLS below 1.2', async () => {
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port,
+      maxVersion: 'TLSv1.1',
+      minVersion: 'TLSv1',
+      rejectUnauthorized: false,
+    });
+    const [err] = (await once(socket, 'error')) as [Error];
+    expect(err.message).toMatch(/protocol version|no protocols available|unsupported protocol/i);
+    socket.destroy();
+  });
+
+  it('keeps serving after garbage bytes, a plaintext HTTP/2 request and an HTTP/1.1 request', async () => {
+    const garbage = netConnect({ host: '127.0.0.1', port });
+    garbage.on('error', () => {});
+    garbage.end(Buffer.from('\x00\xffthis is not TLS\r\n\r\n'.repeat(20), 'binary'));
+    await once(garbage, 'close');
+
+    const h1 = netConnect({ host: '127.0.0.1', port });
+    h1.on('error', () => {});
+    h1.end('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    let h1Answer = '';
+    h1.on('data', (d: Buffer) => (h1Answer += d.toString('latin1')));
+    await once(h1, 'close');
+    expect(h1Answer).not.toContain('HTTP/1.1 200');
+
+    const h2 = http2Connect(`http://127.0.0.1:${port}`);
+    const h2Closed = new Promise<string>((resolve) => {
+      h2.on('error', (e) => resolve(`error: ${e.message}`));
+      h2.on('close', () => resolve('closed'));
+    });
+    const req = h2.request({
+      ':path': '/echo.v1.EchoService/Echo',
+      ':method': 'POST',
+      'content-type': 'application/grpc',
+    });
+    req.on('error', () => {});
+    req.on('response', () => {
+      throw new Error('a plaintext request was answered');
+    });
+    req.end();
+    await h2Closed;
+
+    expect((await client().echo('still here')).message).toBe('still here');
+  });
+});
+
+describe('health', () => {
+  it('is NOT_SERVING before the server is bound and SERVING after', async () => {
+    const { config } = parseServerConfig([], {
+      GRPC_ADDRESS: '127.0.0.1:0',
+      ...pkiEnv(pki),
+      LOG_LEVEL: 'silent',
+    });
+    const fresh = await EchoServer.create(config, new LogCapture('silent').logger);
+    expect(fresh.health.get('')).toBe('NOT_SERVING');
+    expect(fresh.health.get('echo.v1.EchoService')).toBe('NOT_SERVING');
+    const { port: freshPort } = await fresh.start();
+    const c = clientFor(pki, `127.0.0.1:${freshPort}`, 'probe', { serverName: 'localhost' });
+    clients.push(c);
+    // The very first connection succeeds: credentials were loaded before bind.
+    expect(await c.checkHealth('')).toBe('SERVING');
+    await fresh.shutdown();
+  });
+
+  it('answers Check, List and NOT_FOUND for an unknown service', async () => {
+    const c = client('probe');
+    expect(await c.checkHealth('echo.v1.EchoService')).toBe('SERVING');
+    await expect(c.checkHealth('no.such.Service')).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+    });
+    const list = await new Promise<unknown>((resolve, reject) =>
+      (
+        c.health as unknown as {
+          list: (r: object, cb: (e: Error | null, r?: unknown) => void) => void;
+        }
+      ).list({}, (e, r) => (e ? reject(e) : resolve(r))),
+    );
+    expect(list).toEqual({
+      statuses: { '': { status: 'SERVING' }, 'echo.v1.EchoService': { status: 'SERVING' } },
+    });
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('goes NOT_SERVING at once (seen by Watch and Check) while in-flight RPCs finish', async () => {
+    const s = await startInProcess(pki, {
+      SHUTDOWN_DRAIN_DELAY_MS: '400',
+      SHUTDOWN_TIMEOUT_MS: '5000',
+      LOG_LEVEL: 'silent',
+    });
+    const target = `127.0.0.1:${s.port}`;
+    const c = clientFor(pki, target, 'client', { serverName: 'localhost' });
+    const probe = clientFor(pki, target, 'probe', { serverName: 'localhost' });
+    clients.push(c, probe);
+    const watched: string[] = [];
+    const sawNotServing = (async () => {
+      for await (const status of probe.watchHealth('')) {
+        watched.push(status);
+        if (status === 'NOT_SERVING') return;
+      }
+    })();
+    await probe.checkHealth('');
+    const streamed: number[] = [];
+    const inFlight = (async () => {
+      for await (const r of c.serverStream('work', 6, 100)) streamed.push(r.sequence);
+    })();
+    // Shutdown begins once the stream is under way.
+    while (streamed.length === 0) await new Promise((r) => setImmediate(r));
+    const stopped = s.server.shutdown();
+    await sawNotServing;
+    expect(watched).toEqual(['SERVING', 'NOT_SERVING']);
+    expect(await probe.checkHealth('')).toBe('NOT_SERVING');
+    expect(await probe.checkHealth('echo.v1.EchoService')).toBe('NOT_SERVING');
+    await inFlight;
+    expect(streamed).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(await stopped).toBe('graceful');
+  });
+
+  it('does not let a long-lived stream hold shutdown past its deadline', async () => {
+    const s = await startInProcess(pki, {
+      SHUTDOWN_DRAIN_DELAY_MS: '0',
+      SHUTDOWN_TIMEOUT_MS: '300',
+      LOG_LEVEL: 'silent',
+    });
+    const c = clientFor(pki, `127.0.0.1:${s.port}`, 'client', {
+      serverName: 'localhost',
+      deadlineMs: 60_000,
+    });
+    clients.push(c);
+    const received: number[] = [];
+    const endless = (async () => {
+      for await (const r of c.serverStream('forever', 1000, 1000)) received.push(r.sequence);
+    })();
+    while (received.length === 0) await new Promise((r) => setImmediate(r));
+    expect(await s.server.shutdown()).toBe('forced');
+    await expect(endless).rejects.toMatchObject({ code: expect.any(Number) as unknown });
+  });
+});
