@@ -40,7 +40,9 @@ export function serviceConfig(target: string): string {
   };
   return JSON.stringify({
     // Every address of a headless Service gets a share; pick_first would pin one replica.
-    loadBalancingConfig: target.startsWith('dns:') ? [{ round_robin: {} }] : [{ pick_first: {} }],
+    loadBalancingConfig: /^(dns|ipv4|ipv6):/.test(target)
+      ? [{ round_robin: {} }]
+      : [{ pick_first: {} }],
     methodConfig: [
       { name: [{ service: ECHO_SERVICE }, { service: 'grpc.health.v1.Health' }], retryPolicy },
     ],

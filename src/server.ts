@@ -4,7 +4,9 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import type { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Authorizer } from './authz.js';
 import { echoHandlers } from './echo-service.js';
@@ -27,6 +29,7 @@ export class BindError extends Error {
 }
 
 const DAY_MS = 86_400_000;
+const HANDSHAKE_LOG_BUDGET = 20;
 
 export class EchoServer {
   readonly health = new HealthReporter([ECHO_SERVICE]);
@@ -98,6 +101,7 @@ export class EchoServer {
   async start(): Promise<{ port: number }> {
     const port = await this.bind(this.config.address);
     if (this.config.unixSocket !== '') await this.bind(`unix://${this.config.unixSocket}`);
+    this.watchHandshakeFailures();
     this.reloader.start(this.config.reloadIntervalMs);
     this.health.setAll('SERVING');
     this.log.info(
@@ -119,6 +123,43 @@ export class EchoServer {
     this.expiryTimer = setInterval(() => this.checkExpiry(), DAY_MS);
     this.expiryTimer.unref();
     return { port };
+  }
+
+  /**
+   * Logs refused TLS handshakes (no certificate, wrong CA, expired, wrong usage)
+   * as warnings. grpc-js keeps its HTTP/2 servers private, so this reaches into
+   * the field it has held since 1.10; if that changes, the warnings are lost
+   * (and a test notices), the refusals themselves are not.
+   */
+  private watchHandshakeFailures(): void {
+    const servers = (this.server as unknown as { http2Servers?: Map<EventEmitter, unknown> })
+      .http2Servers;
+    if (!(servers instanceof Map)) {
+      this.log.warn('cannot observe TLS handshake failures with this grpc-js version');
+      return;
+    }
+    let windowStart = 0;
+    let inWindow = 0;
+    for (const http2Server of servers.keys()) {
+      http2Server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+        // At most 20 lines a second: a flood of bad handshakes must not become a flood of logs.
+        const now = Date.now();
+        if (now - windowStart > 1000) {
+          if (inWindow > HANDSHAKE_LOG_BUDGET)
+            this.log.warn(
+              { suppressed: inWindow - HANDSHAKE_LOG_BUDGET },
+              'TLS handshake failures not logged',
+            );
+          windowStart = now;
+          inWindow = 0;
+        }
+        if (++inWindow > HANDSHAKE_LOG_BUDGET) return;
+        this.log.warn(
+          { peer: socket.remoteAddress ?? 'unix socket', code: err.code, reason: err.message },
+          'TLS handshake refused',
+        );
+      });
+    }
   }
 
   private checkExpiry(): void {

@@ -200,6 +200,13 @@ describe('handshakes that are refused', () => {
     expect(err?.code).toBe(grpc.status.UNAVAILABLE);
   });
 
+  it('logs refused handshakes as warnings', async () => {
+    await echoWith(grpc.credentials.createSsl(await read('ca.crt')));
+    const line = await logs.waitFor((l) => l.msg === 'TLS handshake refused');
+    expect(line).toMatchObject({ level: 40, peer: '127.0.0.1' });
+    expect(String(line.reason)).toMatch(/certificate/i);
+  });
+
   it('refuses a client certificate without clientAuth', async () => {
     const err = await echoWith(
       grpc.credentials.createSsl(

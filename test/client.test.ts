@@ -1,0 +1,316 @@
+import * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceConfig } from '../src/client.js';
+import * as exit from '../src/exit-codes.js';
+import type { EchoServer } from '../src/server.js';
+import { CLIENT_ID, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
+import {
+  clientFor,
+  killProcess,
+  pkiEnv,
+  runTs,
+  startInProcess,
+  startServerProcess,
+  type ServerProcess,
+} from './helpers/server.js';
+
+let dir: Awaited<ReturnType<typeof tempDir>>;
+let pki: string;
+let server: EchoServer;
+let port: number;
+const processes: ServerProcess[] = [];
+
+beforeAll(async () => {
+  dir = await tempDir();
+  pki = join(dir.path, 'pki');
+  await makePki(pki);
+  ({ server, port } = await startInProcess(pki, { LOG_LEVEL: 'silent' }));
+});
+afterAll(async () => {
+  for (const p of processes) await killProcess(p.child);
+  await server.shutdown();
+  await dir.remove();
+});
+
+/** A port nothing listens on: bound, then released. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const p = (s.address() as { port: number }).port;
+  s.close();
+  await once(s, 'close');
+  return p;
+}
+
+describe('the client library', () => {
+  it('makes each kind of call with promises and async iterables', async () => {
+    const c = clientFor(pki, `localhost:${port}`);
+    try {
+      expect((await c.echo('unary')).caller).toBe(CLIENT_ID);
+      const streamed = [];
+      for await (const r of c.serverStream('s', 2, 1)) streamed.push(r.sequence);
+      expect(streamed).toEqual([0, 1]);
+      expect(
+        (
+          await c.clientStream(
+            (async function* () {
+              yield 'a';
+              yield 'b';
+            })(),
+          )
+        ).count,
+      ).toBe(2);
+      const chatted = [];
+      for await (const r of c.chat(['x', 'y'])) chatted.push(r.message);
+      expect(chatted).toEqual(['x', 'y']);
+      expect((await c.whoAmI()).common_name).toBe('grpc-client');
+      expect(await c.checkHealth()).toBe('SERVING');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('fails a call with DEADLINE_EXCEEDED when its deadline passes', async () => {
+    const c = clientFor(pki, `localhost:${port}`, 'client', { deadlineMs: 300 });
+    try {
+      const consume = async () => {
+        for await (const _ of c.serverStream('slow', 5, 200)) void _;
+      };
+      await expect(consume()).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('reaches a server that starts late by retrying UNAVAILABLE within the deadline', async () => {
+    const latePort = await freePort();
+    // First, something that accepts and drops connections: the client's first attempt fails for sure.
+    const dropper = createServer((s: Socket) => s.destroy());
+    dropper.listen(latePort, '127.0.0.1');
+    await once(dropper, 'listening');
+    const c = clientFor(pki, `127.0.0.1:${latePort}`, 'client', {
+      serverName: 'localhost',
+      deadlineMs: 10_000,
+    });
+    try {
+      const call = c.echo('eventually');
+      await once(dropper, 'connection');
+      dropper.close();
+      await once(dropper, 'close');
+      const late = await startInProcess(pki, {
+        GRPC_ADDRESS: `127.0.0.1:${latePort}`,
+        LOG_LEVEL: 'silent',
+        SERVER_ID: 'late',
+      });
+      try {
+        expect((await call).server_id).toBe('late');
+      } finally {
+        await late.server.shutdown();
+      }
+    } finally {
+      c.close();
+    }
+  });
+
+  it('retries only UNAVAILABLE, so nothing else is retried silently', () => {
+    const config = JSON.parse(serviceConfig('dns:///x:1')) as {
+      loadBalancingConfig: object[];
+      methodConfig: { retryPolicy: { retryableStatusCodes: string[] } }[];
+    };
+    expect(config.loadBalancingConfig).toEqual([{ round_robin: {} }]);
+    expect(config.methodConfig[0]?.retryPolicy.retryableStatusCodes).toEqual(['UNAVAILABLE']);
+    expect(
+      (JSON.parse(serviceConfig('localhost:1')) as { loadBalancingConfig: object[] })
+        .loadBalancingConfig,
+    ).toEqual([{ pick_first: {} }]);
+  });
+
+  it('spreads calls round-robin over two server processes', async () => {
+    const [a, b] = await Promise.all([
+      startServerProcess({ ...pkiEnv(pki), SERVER_ID: 'replica-a' }),
+      startServerProcess({ ...pkiEnv(pki), SERVER_ID: 'replica-b' }),
+    ]);
+    processes.push(a, b);
+    // ipv4: lists both addresses, as DNS does for a headless Service with two ready pods.
+    const c = clientFor(pki, `ipv4:127.0.0.1:${a.port},127.0.0.1:${b.port}`, 'client', {
+      serverName: 'localhost',
+    });
+    try {
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 20; i++) {
+        const id = (await c.echo(`call ${i}`)).server_id;
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+      }
+      expect([...seen.keys()].sort()).toEqual(['replica-a', 'replica-b']);
+      expect(Math.min(...seen.values())).toBeGreaterThanOrEqual(5);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('round-robins over every address of a dns:/// name', async () => {
+    const c = clientFor(pki, `dns:///localhost:${port}`);
+    try {
+      expect((await c.echo('via dns')).server_id).toBe('test-server');
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('npm run client', () => {
+  const cli = (args: string[], env: Record<string, string> = {}, input?: string) =>
+    runTs(
+      'src/bin/client.ts',
+      args,
+      {
+        TLS_CA_FILE: join(pki, 'ca.crt'),
+        TLS_CERT_FILE: join(pki, 'client.crt'),
+        TLS_KEY_FILE: join(pki, 'client.key'),
+        GRPC_TARGET: `localhost:${port}`,
+        ...env,
+      },
+      input,
+    );
+
+  it('runs echo, whoami, stream, collect, chat and health', async () => {
+    expect(JSON.parse((await cli(['echo', 'hi'])).stdout)).toMatchObject({
+      message: 'hi',
+      caller: CLIENT_ID,
+    });
+    expect(JSON.parse((await cli(['whoami'])).stdout)).toMatchObject({ identity: CLIENT_ID });
+    expect(
+      (await cli(['stream', 'x', '--count', '3', '--interval-ms', '1'])).stdout.trim().split('\n'),
+    ).toHaveLength(3);
+    expect(JSON.parse((await cli(['collect', 'a', 'b', 'c'])).stdout)).toMatchObject({
+      count: 3,
+      summary: 'a … c',
+    });
+    const chat = await cli(['chat'], {}, 'one\ntwo\n');
+    expect(
+      chat.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { message: string }).message),
+    ).toEqual(['one', 'two']);
+    const health = await cli(['health', '--service', 'echo.v1.EchoService'], {
+      TLS_CERT_FILE: join(pki, 'probe.crt'),
+      TLS_KEY_FILE: join(pki, 'probe.key'),
+    });
+    expect(health.code).toBe(0);
+    expect(JSON.parse(health.stdout)).toEqual({
+      service: 'echo.v1.EchoService',
+      status: 'SERVING',
+    });
+  });
+
+  it('loops with one JSON line per call and a summary per server', async () => {
+    const r = await cli(['loop', '--interval-ms', '0', '--count', '4']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(
+      lines
+        .slice(0, 4)
+        .every(
+          (l) => l.status === 'OK' && l.server === 'test-server' && typeof l.latencyMs === 'number',
+        ),
+    ).toBe(true);
+    expect(lines[4]).toMatchObject({
+      summary: { calls: 4, ok: 4, failed: 0, perServer: { 'test-server': 4 } },
+    });
+  });
+
+  it('lists its settings in --help', async () => {
+    const r = await cli(['--help']);
+    for (const v of [
+      'GRPC_TARGET',
+      'TLS_CA_FILE',
+      'TLS_CERT_FILE',
+      'TLS_KEY_FILE',
+      'TLS_SERVER_NAME',
+      'GRPC_DEADLINE_MS',
+    ])
+      expect(r.stdout).toContain(v);
+  });
+
+  it('explains a name that does not resolve', async () => {
+    const r = await cli(['echo', 'x'], {
+      GRPC_TARGET: 'dns:///no-such-host.invalid:50051',
+      GRPC_DEADLINE_MS: '1500',
+    });
+    expect(r.code).toBe(exit.NAME_NOT_RESOLVED);
+    expect(r.stderr).toMatch(/cannot resolve no-such-host\.invalid/);
+  });
+
+  it('explains a refused connection', async () => {
+    const r = await cli(['echo', 'x'], {
+      GRPC_TARGET: `127.0.0.1:${await freePort()}`,
+      GRPC_DEADLINE_MS: '1500',
+    });
+    expect(r.code).toBe(exit.CONNECTION_REFUSED);
+    expect(r.stderr).toMatch(/cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
+  });
+
+  it('names the expected and the actual names when the server certificate does not match', async () => {
+    const r = await cli(['echo', 'x'], {
+      TLS_SERVER_NAME: 'wrong.example',
+      GRPC_DEADLINE_MS: '1500',
+    });
+    expect(r.code).toBe(exit.SERVER_NAME_MISMATCH);
+    expect(r.stderr).toMatch(
+      /does not cover the name wrong\.example; its names are: DNS:localhost, .*grpc-server-headless\.grpc-mtls\.svc\.cluster\.local/,
+    );
+  });
+
+  it('explains a server certificate from an untrusted CA', async () => {
+    const other = await writeCa(dir.path, 'client-test-other-ca');
+    const r = await cli(['echo', 'x'], { TLS_CA_FILE: other.certFile, GRPC_DEADLINE_MS: '1500' });
+    expect(r.code).toBe(exit.SERVER_UNTRUSTED);
+    expect(r.stderr).toMatch(/is not signed by a CA in TLS_CA_FILE/);
+  });
+
+  it('explains that the server refused our certificate', async () => {
+    const other = await writeCa(dir.path, 'client-test-foreign-ca');
+    const leaf = await writeLeaf(dir.path, 'foreign-client', other, { spiffeId: CLIENT_ID });
+    const r = await cli(['echo', 'x'], {
+      TLS_CERT_FILE: leaf.certFile,
+      TLS_KEY_FILE: leaf.keyFile,
+      GRPC_DEADLINE_MS: '1500',
+    });
+    expect(r.code).toBe(exit.CLIENT_CERT_REFUSED);
+    expect(r.stderr).toMatch(/refused our client certificate TLS_CERT_FILE/);
+  });
+
+  it('names the identity that was denied', async () => {
+    const r = await cli(['echo', 'x'], {
+      TLS_CERT_FILE: join(pki, 'probe.crt'),
+      TLS_KEY_FILE: join(pki, 'probe.key'),
+    });
+    expect(r.code).toBe(exit.PERMISSION_DENIED);
+    expect(r.stderr).toMatch(
+      /permission denied for our identity spiffe:\/\/cluster\.local\/ns\/grpc-mtls\/sa\/grpc-probe/,
+    );
+  });
+
+  it('explains an exceeded deadline', async () => {
+    const r = await cli(['stream', 'x', '--count', '5', '--interval-ms', '200'], {
+      GRPC_DEADLINE_MS: '300',
+    });
+    expect(r.code).toBe(exit.DEADLINE_EXCEEDED);
+    expect(r.stderr).toMatch(/deadline exceeded.*GRPC_DEADLINE_MS/);
+  });
+
+  it('refuses a bad setting and an unknown command', async () => {
+    expect((await cli(['echo', 'x'], { GRPC_DEADLINE_MS: 'soon' })).code).toBe(exit.USAGE);
+    const r = await cli(['shout', 'x']);
+    expect(r.code).toBe(exit.USAGE);
+    expect(r.stderr).toMatch(/unknown command "shout"/);
+  });
+});
