@@ -94,7 +94,13 @@ export function parseSettings<S extends Settings>(
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}; see --help`);
+    const e = err as NodeJS.ErrnoException;
+    const option = /'(-[^']*)'/.exec(e.message)?.[1];
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option)
+      throw new UsageError(`unknown option ${option}; see --help`);
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option)
+      throw new UsageError(`option ${option} needs a value; see --help`);
+    throw new UsageError(`${e.message}; see --help`);
   }
   const values: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(settings)) {

@@ -58,7 +58,7 @@ describe('the client library', () => {
         (
           await c.clientStream(
             (async function* () {
-              yield 'a';
+              yield await Promise.resolve('a');
               yield 'b';
             })(),
           )

@@ -218,7 +218,7 @@ describe('certificate rotation without restart', () => {
     clients.push(c);
     await expect(c.echo('x')).rejects.toMatchObject({
       code: expect.toSatisfy(
-        (code: number) =>
+        (code: grpc.status) =>
           code === grpc.status.UNAVAILABLE || code === grpc.status.DEADLINE_EXCEEDED,
       ) as unknown,
     });

@@ -36,13 +36,11 @@ function client(who: 'client' | 'probe' = 'client'): EchoClient {
 }
 
 /** A raw grpc-js client with any credentials, for handshakes we expect to fail. */
-function rawClient(
-  creds: grpc.ChannelCredentials,
-): grpc.Client & { Echo: EchoClient['raw']['Echo'] } {
+function rawClient(creds: grpc.ChannelCredentials) {
   const Ctor = loadEchoProto().echo.v1.EchoService;
   return new Ctor(`127.0.0.1:${port}`, creds, {
     'grpc.ssl_target_name_override': 'localhost',
-  }) as never;
+  });
 }
 
 function echoWith(creds: grpc.ChannelCredentials): Promise<grpc.ServiceError | null> {
@@ -247,7 +245,7 @@ describe('handshakes that are refused', () => {
 
     const h2 = http2Connect(`http://127.0.0.1:${port}`);
     const h2Closed = new Promise<string>((resolve) => {
-      h2.on('error', (e) => resolve(`error: ${e.message}`));
+      h2.on('error', (e: Error) => resolve(`error: ${e.message}`));
       h2.on('close', () => resolve('closed'));
     });
     const req = h2.request({

@@ -1,0 +1,105 @@
+// Running the server as a child process and following its JSON log: used by
+// the demo, the tests and the benchmarks, which all need a real process
+// (signals, exit codes) rather than an in-process server.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { PROJECT_ROOT } from './proto.js';
+
+export type LogLine = Record<string, unknown>;
+
+/** A healthy server logs "serving" in well under a second; this only bounds a broken one. */
+const START_TIMEOUT_MS = 20_000;
+
+export interface ServerProcess {
+  child: ChildProcess;
+  /** The TCP port the server reported in its "serving" line. */
+  port: number;
+  lines: LogLine[];
+  stderr: () => string;
+  exited: Promise<number | null>;
+  waitForLog: (match: (l: LogLine) => boolean) => Promise<LogLine>;
+}
+
+/** Spawns one of our TypeScript entry points with tsx, from the project root. */
+export function spawnTs(script: string, args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, script), ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** Follows a child's JSON log lines on standard output. */
+export function followLog(child: ChildProcess): Pick<ServerProcess, 'lines' | 'waitForLog'> {
+  const lines: LogLine[] = [];
+  let waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (text) => {
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      return; // not a log line
+    }
+    lines.push(line);
+    waiters = waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
+  });
+  const waitForLog = (match: (l: LogLine) => boolean) => {
+    const found = lines.find(match);
+    return found
+      ? Promise.resolve(found)
+      : new Promise<LogLine>((resolve) => waiters.push({ match, resolve }));
+  };
+  return { lines, waitForLog };
+}
+
+/**
+ * Starts `src/bin/server.ts` (on 127.0.0.1:0 unless GRPC_ADDRESS says otherwise)
+ * and resolves once it logs "serving"; rejects with its stderr if it exits first.
+ */
+export async function startServerProcess(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<ServerProcess> {
+  const child = spawnTs('src/bin/server.ts', args, { GRPC_ADDRESS: '127.0.0.1:0', ...env });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  const { lines, waitForLog } = followLog(child);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const serving = await Promise.race([
+      waitForLog((l) => l.msg === 'serving'),
+      exited.then((code): never => {
+        throw new Error(`server exited with ${code} before serving: ${stderr.trim()}`);
+      }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `server did not log "serving" within ${START_TIMEOUT_MS} ms (LOG_LEVEL must include info): ${stderr.trim()}`,
+              ),
+            ),
+          START_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    const port = Number(/:(\d+)$/.exec(String(serving.address))?.[1]);
+    return { child, port, lines, stderr: () => stderr, exited, waitForLog };
+  } catch (err) {
+    await killProcess(child);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Stops a child for good, also when its owner failed half-way. */
+export async function killProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = once(child, 'exit');
+  child.kill('SIGKILL');
+  await gone;
+}

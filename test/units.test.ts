@@ -1,0 +1,319 @@
+import * as grpc from '@grpc/grpc-js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Authorizer, PolicyError, loadPolicyFile, serviceOf } from '../src/authz.js';
+import { parseClientArgs } from '../src/client-config.js';
+import { diagnoseConnection, explainCallError, parseTarget } from '../src/client-errors.js';
+import { runClient } from '../src/client-cli.js';
+import * as exit from '../src/exit-codes.js';
+import { parseSubjectAltName } from '../src/identity.js';
+import {
+  UsageError,
+  boolean,
+  formatHelp,
+  integer,
+  oneOf,
+  parseSettings,
+  text,
+} from '../src/options.js';
+import type { EchoServer } from '../src/server.js';
+import { CLIENT_ID, PROBE_ID, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
+import { startInProcess } from './helpers/server.js';
+
+describe('settings', () => {
+  const settings = {
+    port: { flag: 'port', env: 'PORT', help: 'a port', default: 1, parse: integer(1, 65535) },
+    name: { flag: 'name', env: 'NAME', help: 'a name', default: 'x', parse: text },
+    tags: {
+      flag: 'tag',
+      env: 'TAGS',
+      kind: 'list',
+      help: 'tags',
+      default: [] as string[],
+      parse: text,
+    },
+    loud: {
+      flag: 'loud',
+      env: 'LOUD',
+      kind: 'boolean',
+      help: 'loud',
+      default: false,
+      parse: boolean,
+    },
+    mode: { flag: 'mode', help: 'mode', default: 'a', parse: oneOf(['a', 'b'] as const) },
+  } as const;
+
+  it('prefers flags to variables and variables to defaults', () => {
+    expect(parseSettings(settings, [], {}).values).toEqual({
+      port: 1,
+      name: 'x',
+      tags: [],
+      loud: false,
+      mode: 'a',
+    });
+    expect(
+      parseSettings(settings, [], { PORT: '80', TAGS: 'a, b', LOUD: 'yes' }).values,
+    ).toMatchObject({ port: 80, tags: ['a', 'b'], loud: true });
+    expect(
+      parseSettings(settings, ['--port', '81', '--tag', 'c', '--tag', 'd', '--loud'], {
+        PORT: '80',
+      }).values,
+    ).toMatchObject({ port: 81, tags: ['c', 'd'], loud: true });
+  });
+
+  it('names the setting, its source and what is accepted when a value is bad', () => {
+    expect(() => parseSettings(settings, ['--port', '0'], {})).toThrow(
+      new UsageError('invalid --port (PORT) "0" from the command line: must be from 1 to 65535'),
+    );
+    expect(() => parseSettings(settings, [], { PORT: 'http' })).toThrow(
+      /invalid --port \(PORT\) "http" from the environment: must be a whole number/,
+    );
+    expect(() => parseSettings(settings, [], { LOUD: 'maybe' })).toThrow(/must be true or false/);
+    expect(() => parseSettings(settings, ['--mode', 'c'], {})).toThrow(
+      /--mode "c" .* must be one of a, b/,
+    );
+    expect(() => parseSettings(settings, ['--nope'], {})).toThrow(
+      /^unknown option --nope; see --help$/,
+    );
+  });
+
+  it('renders every flag, variable and default in the help', () => {
+    const help = formatHelp('Usage: x', settings);
+    for (const s of Object.values(settings)) expect(help).toContain(`--${s.flag}`);
+    expect(help).toContain('[PORT]');
+    expect(help).toContain('(default: 1)');
+    expect(help).toContain('(default: none)');
+  });
+});
+
+describe('authorization policy', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeAll(async () => (dir = await tempDir()));
+  afterAll(() => dir.remove());
+  const write = async (name: string, body: string) => {
+    const path = join(dir.path, name);
+    await writeFile(path, body);
+    return path;
+  };
+
+  it('opens health to every verified caller and everything else only to the allowed identities', () => {
+    const authz = new Authorizer({ allowedIdentities: [CLIENT_ID] });
+    expect(authz.decide('/grpc.health.v1.Health/Check', PROBE_ID)).toEqual({
+      allowed: true,
+      identity: PROBE_ID,
+    });
+    expect(authz.decide('/echo.v1.EchoService/Echo', CLIENT_ID).allowed).toBe(true);
+    expect(authz.decide('/echo.v1.EchoService/Echo', PROBE_ID)).toMatchObject({
+      allowed: false,
+      reason: `identity ${PROBE_ID} is not allowed to call /echo.v1.EchoService/Echo`,
+    });
+    expect(
+      authz.decide('/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', PROBE_ID).allowed,
+    ).toBe(false);
+    expect(authz.decide('/grpc.health.v1.Health/Check', null).allowed).toBe(false);
+    expect(serviceOf('/a.b.C/D')).toBe('a.b.C');
+  });
+
+  it('loads a policy file and refuses malformed ones by name', async () => {
+    expect(
+      loadPolicyFile(await write('ok.json', JSON.stringify({ allowedIdentities: ['a', 'b'] }))),
+    ).toEqual({ allowedIdentities: ['a', 'b'] });
+    expect(() => loadPolicyFile(join(dir.path, 'missing.json'))).toThrow(
+      /AUTHZ_POLICY_FILE \(.*missing\.json\) cannot be read/,
+    );
+    expect(() => loadPolicyFile(join(dir.path, 'missing.json'))).toThrow(PolicyError);
+    const notJson = await write('bad.json', '{');
+    expect(() => loadPolicyFile(notJson)).toThrow(/is not valid JSON/);
+    const list = await write('list.json', '[]');
+    expect(() => loadPolicyFile(list)).toThrow(/expected \{"allowedIdentities"/);
+    const empty = await write('empty.json', JSON.stringify({ allowedIdentities: [''] }));
+    expect(() => loadPolicyFile(empty)).toThrow(/list of non-empty strings/);
+  });
+});
+
+describe('identity', () => {
+  it('splits SANs and keeps a quoted value whole, so a comma cannot forge a second entry', () => {
+    expect(parseSubjectAltName('DNS:a, URI:spiffe://td/ns/x/sa/y, IP Address:127.0.0.1')).toEqual([
+      { type: 'DNS', value: 'a' },
+      { type: 'URI', value: 'spiffe://td/ns/x/sa/y' },
+      { type: 'IP Address', value: '127.0.0.1' },
+    ]);
+    expect(parseSubjectAltName('URI:"spiffe://td/a, URI:spiffe://td/evil", DNS:b')).toEqual([
+      { type: 'URI', value: 'spiffe://td/a, URI:spiffe://td/evil' },
+      { type: 'DNS', value: 'b' },
+    ]);
+    expect(parseSubjectAltName('')).toEqual([]);
+  });
+});
+
+describe('client settings', () => {
+  it('parses a command with its options and refuses incomplete ones', () => {
+    const inv = parseClientArgs(
+      ['stream', 'hi', '--count', '2', '--target', 'dns:///x:1', '--tls-server-name', 'localhost'],
+      {},
+    );
+    expect(inv).toMatchObject({
+      command: 'stream',
+      args: ['hi'],
+      count: 2,
+      options: { target: 'dns:///x:1', serverName: 'localhost' },
+    });
+    expect(parseClientArgs(['--help'], {})).toBe('help');
+    expect(() => parseClientArgs([], {})).toThrow(/no command given/);
+    expect(() => parseClientArgs(['echo'], {})).toThrow(/echo takes exactly one message/);
+    expect(() => parseClientArgs(['collect'], {})).toThrow(/collect takes one or more messages/);
+    expect(() => parseClientArgs(['stream'], {})).toThrow(/stream needs --count/);
+  });
+
+  it('reads host, port and socket paths from every target form', () => {
+    expect(parseTarget('localhost:50051')).toEqual({ host: 'localhost', port: 50051 });
+    expect(parseTarget('dns:///grpc-server-headless.grpc-mtls.svc.cluster.local:50051')).toEqual({
+      host: 'grpc-server-headless.grpc-mtls.svc.cluster.local',
+      port: 50051,
+    });
+    expect(parseTarget('[::1]:50051')).toEqual({ host: '::1', port: 50051 });
+    expect(parseTarget('unix:///tmp/x.sock')).toEqual({ path: '/tmp/x.sock' });
+  });
+});
+
+describe('connection diagnosis', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let pki: string;
+  let server: EchoServer;
+  let port: number;
+  const opts = (extra: Record<string, string> = {}) => ({
+    target: `127.0.0.1:${port}`,
+    caFile: join(pki, 'ca.crt'),
+    certFile: join(pki, 'client.crt'),
+    keyFile: join(pki, 'client.key'),
+    deadlineMs: 2000,
+    ...extra,
+  });
+  beforeAll(async () => {
+    dir = await tempDir();
+    pki = join(dir.path, 'pki');
+    await makePki(pki);
+    ({ server, port } = await startInProcess(pki, { LOG_LEVEL: 'silent' }));
+  });
+  afterAll(async () => {
+    await server.shutdown();
+    await dir.remove();
+  });
+
+  it('finds nothing wrong with a good connection', async () => {
+    expect(await diagnoseConnection(opts({ serverName: 'localhost' }))).toBeNull();
+  });
+
+  it('tells each failing step apart', async () => {
+    expect(
+      await diagnoseConnection(opts({ target: 'dns:///no-such-host.invalid:1' })),
+    ).toMatchObject({ exitCode: exit.NAME_NOT_RESOLVED });
+    expect(await diagnoseConnection(opts({ target: 'unix:///nonexistent/socket' }))).toMatchObject({
+      exitCode: exit.CONNECTION_REFUSED,
+    });
+    expect(await diagnoseConnection(opts({ serverName: 'elsewhere.example' }))).toMatchObject({
+      exitCode: exit.SERVER_NAME_MISMATCH,
+      message: expect.stringContaining('DNS:localhost') as unknown,
+    });
+    const other = await writeCa(dir.path, 'diag-ca');
+    expect(await diagnoseConnection(opts({ caFile: other.certFile }))).toMatchObject({
+      exitCode: exit.SERVER_UNTRUSTED,
+    });
+    const leaf = await writeLeaf(dir.path, 'diag-foreign', other, {});
+    expect(
+      await diagnoseConnection(opts({ certFile: leaf.certFile, keyFile: leaf.keyFile })),
+    ).toMatchObject({ exitCode: exit.CLIENT_CERT_REFUSED });
+  });
+
+  it('maps RPC statuses to exit codes', async () => {
+    const err = (code: grpc.status, details = 'd') =>
+      Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+    expect(
+      await explainCallError(err(grpc.status.PERMISSION_DENIED), opts(), CLIENT_ID),
+    ).toMatchObject({
+      exitCode: exit.PERMISSION_DENIED,
+      message: expect.stringContaining(CLIENT_ID) as unknown,
+    });
+    expect(
+      await explainCallError(err(grpc.status.UNAUTHENTICATED), opts(), CLIENT_ID),
+    ).toMatchObject({ exitCode: exit.CLIENT_CERT_REFUSED });
+    expect(
+      await explainCallError(err(grpc.status.INVALID_ARGUMENT), opts(), CLIENT_ID),
+    ).toMatchObject({ exitCode: exit.RPC_FAILED, message: 'INVALID_ARGUMENT: d' });
+    expect(
+      await explainCallError(
+        err(grpc.status.DEADLINE_EXCEEDED),
+        opts({ serverName: 'localhost' }),
+        CLIENT_ID,
+      ),
+    ).toMatchObject({ exitCode: exit.DEADLINE_EXCEEDED });
+    expect(
+      await explainCallError(
+        err(grpc.status.UNAVAILABLE),
+        opts({ serverName: 'localhost' }),
+        CLIENT_ID,
+      ),
+    ).toMatchObject({ exitCode: exit.RPC_FAILED });
+  });
+
+  it('runs client commands in-process with their exit codes', async () => {
+    const inv = (argv: string[]) => {
+      const parsed = parseClientArgs(argv, {
+        GRPC_TARGET: `localhost:${port}`,
+        TLS_CA_FILE: join(pki, 'ca.crt'),
+        TLS_CERT_FILE: join(pki, 'client.crt'),
+        TLS_KEY_FILE: join(pki, 'client.key'),
+      });
+      if (parsed === 'help') throw new Error('unexpected help');
+      return parsed;
+    };
+    const never = new AbortController().signal;
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    const errWrite = process.stderr.write.bind(process.stderr);
+    process.stdout.write = (chunk: string) => (out.push(chunk), true);
+    process.stderr.write = (chunk: string) => (out.push(chunk), true);
+    try {
+      expect(await runClient(inv(['echo', 'in-process']), never)).toBe(exit.OK);
+      expect(await runClient(inv(['whoami']), never)).toBe(exit.OK);
+      expect(await runClient(inv(['collect', 'a', 'b']), never)).toBe(exit.OK);
+      expect(await runClient(inv(['stream', '--count', '2', '--interval-ms', '0']), never)).toBe(
+        exit.OK,
+      );
+      expect(await runClient(inv(['health', '--service', 'no.such.Service']), never)).toBe(
+        exit.RPC_FAILED,
+      );
+      expect(await runClient(inv(['loop', '--count', '2', '--interval-ms', '1']), never)).toBe(
+        exit.OK,
+      );
+      expect(
+        await runClient(inv(['echo', 'x', '--tls-cert-file', join(pki, 'missing.crt')]), never),
+      ).toBe(exit.FILE_UNREADABLE);
+      expect(
+        await runClient(
+          inv([
+            'echo',
+            'x',
+            '--tls-cert-file',
+            join(pki, 'server.crt'),
+            '--tls-key-file',
+            join(pki, 'server.key'),
+          ]),
+          never,
+        ),
+      ).toBe(exit.TLS_INVALID);
+      const stopped = new AbortController();
+      const watching = runClient(inv(['health', '--watch']), stopped.signal);
+      while (!out.some((l) => l.includes('"status":"SERVING"')))
+        await new Promise((r) => setTimeout(r, 10));
+      stopped.abort();
+      expect(await watching).toBe(exit.OK);
+    } finally {
+      process.stdout.write = write;
+      process.stderr.write = errWrite;
+    }
+    expect(out.join('')).toContain('"message":"in-process"');
+    expect(out.join('')).toContain('"summary":{"calls":2,"ok":2');
+  });
+});
