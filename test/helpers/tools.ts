@@ -1,0 +1,42 @@
+// Real peers built by scripts/install-test-tools.sh. Locally a missing tool
+// skips its tests with the install command as the reason; under CI
+// (REQUIRE_INTEROP=1) a missing tool fails, so green CI means the tools ran.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/proto.js';
+
+export const TOOLS_BIN = join(PROJECT_ROOT, '.tools', 'bin');
+export const INSTALL_HINT = 'run `bash scripts/install-test-tools.sh`';
+export const REQUIRED = process.env.REQUIRE_INTEROP === '1';
+
+export function toolPath(name: 'grpc-health-probe' | 'grpcurl' | 'ghz' | 'python'): string {
+  return name === 'python'
+    ? join(PROJECT_ROOT, '.tools', 'venv', 'bin', 'python')
+    : join(TOOLS_BIN, name);
+}
+
+/** Whether to skip, and why; throws under REQUIRE_INTEROP=1 instead of skipping. */
+export function missing(...names: Parameters<typeof toolPath>[0][]): string | null {
+  const absent = names.filter((n) => !existsSync(toolPath(n)));
+  if (absent.length === 0) return null;
+  const reason = `${absent.join(', ')} not installed: ${INSTALL_HINT}`;
+  if (REQUIRED) throw new Error(`REQUIRE_INTEROP=1 but ${reason}`);
+  return reason;
+}
+
+export interface ToolResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a tool to completion (bounded by `timeoutMs`) and returns its exit code and output. */
+export function runTool(path: string, args: string[], timeoutMs = 20_000): Promise<ToolResult> {
+  return new Promise((resolve) => {
+    execFile(path, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
