@@ -3,7 +3,9 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CaKeyError, OutputError, generateBundle } from '../src/cert-bundle.js';
+import { rotateCa } from '../src/ca-rollover.js';
+import { CaKeyError, OutputError, generateBundle, type BundleResult } from '../src/cert-bundle.js';
+import { certificateStatus } from '../src/cert-status.js';
 import * as exit from '../src/exit-codes.js';
 import { UsageError, formatHelp, integer, oneOf, parseSettings } from '../src/options.js';
 import { DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS, KEY_SIZES, MAX_LEAF_DAYS } from '../src/pki.js';
@@ -122,13 +124,70 @@ const settings = {
     default: false,
     parse: (t: string) => t === 'true',
   },
+  rotateCa: {
+    flag: 'rotate-ca',
+    kind: 'boolean',
+    help: 'advance a CA rollover by one step (1 trust the new CA, 2 issue from it, 3 retire the old one)',
+    default: false,
+    parse: (t: string) => t === 'true',
+  },
+  status: {
+    flag: 'status',
+    kind: 'boolean',
+    help: 'write nothing; list every certificate in --out with its days left, exit 8 if any expires within --warn-days',
+    default: false,
+    parse: (t: string) => t === 'true',
+  },
+  warnDays: {
+    flag: 'warn-days',
+    help: '--status: how many days before expiry a certificate counts as expiring',
+    default: 14,
+    parse: integer(0, 3650),
+    valueName: 'N',
+  },
 } as const;
 
 const usage = `Usage: npm run gen-certs -- [options]
 
 Creates a private CA and the server, client and probe certificates in certs/,
 and Kubernetes Secret manifests in k8s/. Re-running keeps the CA and re-issues
-the leaf certificates (rotation).`;
+the leaf certificates (rotation); --rotate-ca replaces the CA in three steps
+without downtime (see the README); --status reports what expires when.`;
+
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of [header, ...rows]) {
+    console.log(
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    );
+  }
+}
+
+async function status(dir: string, warnDays: number): Promise<number> {
+  const rows = await certificateStatus(dir, warnDays);
+  if (rows.length === 0) throw new OutputError(`no certificates in ${dir}; run gen-certs first`);
+  printTable(
+    ['FILE', 'SUBJECT', 'ISSUER', 'SANS', 'NOT AFTER', 'DAYS LEFT', 'STATE'],
+    rows.map((r) => [
+      r.file,
+      r.subject,
+      r.issuer,
+      r.sans || '-',
+      r.notAfter.toISOString().slice(0, 10),
+      String(r.daysLeft),
+      r.state,
+    ]),
+  );
+  const bad = rows.filter((r) => r.state !== 'ok');
+  if (bad.length === 0) return exit.OK;
+  console.error(
+    `gen-certs: ${bad.length} certificate(s) expired or expiring within ${warnDays} days: re-run gen-certs to re-issue them`,
+  );
+  return exit.CERT_EXPIRING;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, help, positionals } = parseSettings(settings, argv, {});
@@ -138,35 +197,40 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0)
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; see --help`);
-  const keySize = Number(values.keySize) as (typeof KEY_SIZES)[number];
-  const started = performance.now();
-  const result = await generateBundle({
-    ...values,
-    keySize,
-    trustDomain: values.trustDomain || values.clusterDomain,
-  });
-  const ms = Math.round(performance.now() - started);
-  console.log(
-    result.caKept
-      ? `Kept the existing CA in ${values.outDir}; re-issued the leaf certificates (rotation). Use --new-ca to replace the CA.`
-      : `Created a new CA in ${values.outDir}.`,
-  );
-  console.log('');
-  const rows = result.certificates.map((c) => [
-    c.file,
-    c.subject,
-    c.sans || '-',
-    c.notAfter.toISOString().slice(0, 10),
-  ]);
-  const header = ['FILE', 'SUBJECT', 'SANS', 'NOT AFTER'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  for (const r of [header, ...rows])
-    console.log(
-      r
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
+  const chosen = (['newCa', 'rotateCa', 'status'] as const).filter((k) => values[k]);
+  if (chosen.length > 1) {
+    throw new UsageError(
+      `--${chosen.map((k) => settings[k].flag).join(' and --')} cannot be combined; pick one`,
     );
+  }
+  if (values.status) return status(values.outDir, values.warnDays);
+  const keySize = Number(values.keySize) as (typeof KEY_SIZES)[number];
+  const options = { ...values, keySize, trustDomain: values.trustDomain || values.clusterDomain };
+  const started = performance.now();
+  let result: BundleResult;
+  if (values.rotateCa) {
+    const step = await rotateCa(options);
+    console.log(`CA rollover step ${step.step} of 3 in ${values.outDir}. Next: ${step.next}.`);
+    result = step;
+  } else {
+    result = await generateBundle(options);
+    console.log(
+      result.caKept
+        ? `Kept the existing CA in ${values.outDir}; re-issued the leaf certificates (rotation). Use --new-ca to replace the CA.`
+        : `Created a new CA in ${values.outDir}.`,
+    );
+  }
+  const ms = Math.round(performance.now() - started);
+  console.log('');
+  printTable(
+    ['FILE', 'SUBJECT', 'SANS', 'NOT AFTER'],
+    result.certificates.map((c) => [
+      c.file,
+      c.subject,
+      c.sans || '-',
+      c.notAfter.toISOString().slice(0, 10),
+    ]),
+  );
   if (result.secrets.length > 0) {
     console.log('');
     console.log(`Secret manifests (private keys, git-ignored): ${result.secrets.join(', ')}`);

@@ -2,7 +2,7 @@
 // (server, client, probe), written under fixed names so that docs, manifests
 // and tools can rely on them, plus the Kubernetes Secrets that carry them.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KEY_MODE, PUBLIC_MODE, writeAllAtomically, type PendingFile } from './atomic-files.js';
 import { SECRET_NAMES, renderTlsSecret, secretFileName } from './k8s-secrets.js';
@@ -78,10 +78,25 @@ export function workloadSpiffeId(opts: BundleOptions, workload: Workload): strin
   return spiffeId(opts.trustDomain, opts.namespace, WORKLOADS[workload].name);
 }
 
-export const certPath = (dir: string, w: Workload | 'ca'): string => join(dir, `${w}.crt`);
-export const keyPath = (dir: string, w: Workload | 'ca'): string => join(dir, `${w}.key`);
+export const certPath = (dir: string, w: Workload | 'ca' | 'ca-next'): string =>
+  join(dir, `${w}.crt`);
+export const keyPath = (dir: string, w: Workload | 'ca' | 'ca-next'): string =>
+  join(dir, `${w}.key`);
 
-async function readIfPresent(path: string): Promise<string | null> {
+/** A rollover leaves `ca-next.crt` until its last step. */
+export async function rolloverInProgress(dir: string): Promise<boolean> {
+  return (await readIfPresent(certPath(dir, 'ca-next'))) !== null;
+}
+
+/** A new CA ends any rollover that was under way. */
+async function removeRolloverFiles(dir: string): Promise<void> {
+  await Promise.all([
+    rm(certPath(dir, 'ca-next'), { force: true }),
+    rm(keyPath(dir, 'ca-next'), { force: true }),
+  ]);
+}
+
+export async function readIfPresent(path: string): Promise<string | null> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
@@ -91,43 +106,47 @@ async function readIfPresent(path: string): Promise<string | null> {
 }
 
 /** Loads the existing CA, or returns null when there is none. A half-present or mismatched CA is an error. */
-async function loadExistingCa(dir: string, now: Date): Promise<IssuedCertificate | null> {
+export async function loadExistingCa(
+  dir: string,
+  now: Date,
+  name: 'ca' | 'ca-next' = 'ca',
+): Promise<IssuedCertificate | null> {
   const [certPem, keyPem] = await Promise.all([
-    readIfPresent(certPath(dir, 'ca')),
-    readIfPresent(keyPath(dir, 'ca')),
+    readIfPresent(certPath(dir, name)),
+    readIfPresent(keyPath(dir, name)),
   ]);
   if (certPem === null && keyPem === null) return null;
   const fix =
     'restore it from your backup, or pass --new-ca to replace the CA (every workload must then get new certificates)';
   if (certPem === null)
     throw new CaKeyError(
-      `${keyPath(dir, 'ca')} exists but ${certPath(dir, 'ca')} is missing: ${fix}`,
+      `${keyPath(dir, name)} exists but ${certPath(dir, name)} is missing: ${fix}`,
     );
   if (keyPem === null)
     throw new CaKeyError(
-      `${certPath(dir, 'ca')} exists but ${keyPath(dir, 'ca')} is missing: ${fix}`,
+      `${certPath(dir, name)} exists but ${keyPath(dir, name)} is missing: ${fix}`,
     );
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(certPem);
   } catch (err) {
     throw new CaKeyError(
-      `${certPath(dir, 'ca')} is not a PEM certificate (${(err as Error).message}): ${fix}`,
+      `${certPath(dir, name)} is not a PEM certificate (${(err as Error).message}): ${fix}`,
     );
   }
   try {
     if (!x509.checkPrivateKey(createPrivateKey(keyPem))) {
-      throw new CaKeyError(`${keyPath(dir, 'ca')} does not match ${certPath(dir, 'ca')}: ${fix}`);
+      throw new CaKeyError(`${keyPath(dir, name)} does not match ${certPath(dir, name)}: ${fix}`);
     }
   } catch (err) {
     if (err instanceof CaKeyError) throw err;
     throw new CaKeyError(
-      `${keyPath(dir, 'ca')} is not a readable private key (${(err as Error).message}): ${fix}`,
+      `${keyPath(dir, name)} is not a readable private key (${(err as Error).message}): ${fix}`,
     );
   }
   if (new Date(x509.validTo) <= now) {
     throw new CaKeyError(
-      `${certPath(dir, 'ca')} expired on ${x509.validTo}: pass --new-ca to create a new CA`,
+      `${certPath(dir, name)} expired on ${x509.validTo}: pass --new-ca to create a new CA`,
     );
   }
   try {
@@ -135,7 +154,7 @@ async function loadExistingCa(dir: string, now: Date): Promise<IssuedCertificate
     return { cert, keys: { privateKey, publicKey: cert.publicKey as never }, certPem, keyPem };
   } catch (err) {
     throw new CaKeyError(
-      `${keyPath(dir, 'ca')} cannot sign with node-forge, which needs an RSA key (${(err as Error).message})`,
+      `${keyPath(dir, name)} cannot sign with node-forge, which needs an RSA key (${(err as Error).message})`,
     );
   }
 }
@@ -159,7 +178,7 @@ function leafSpec(opts: BundleOptions, workload: Workload) {
   };
 }
 
-function describeCert(file: string, pem: string): WrittenCertificate {
+export function describeCert(file: string, pem: string): WrittenCertificate {
   const x = new X509Certificate(pem);
   return {
     file,
@@ -169,9 +188,67 @@ function describeCert(file: string, pem: string): WrittenCertificate {
   };
 }
 
-/** Creates or reuses the CA, issues every leaf, and writes all files at once (or none). */
-export async function generateBundle(opts: BundleOptions): Promise<BundleResult> {
-  const now = opts.now ?? new Date();
+/** Issues the three workload leaves from `signer`, key generation in parallel. */
+export async function issueWorkloadLeaves(
+  opts: BundleOptions,
+  signer: IssuedCertificate,
+  now: Date,
+): Promise<Record<Workload, IssuedCertificate>> {
+  const workloads = Object.keys(WORKLOADS) as Workload[];
+  const signing = { cert: signer.cert, privateKey: signer.keys.privateKey };
+  const leaves = await Promise.all(
+    workloads.map((w) => issueLeaf(signing, leafSpec(opts, w), opts.keySize, now)),
+  );
+  return Object.fromEntries(workloads.map((w, i) => [w, leaves[i]])) as Record<
+    Workload,
+    IssuedCertificate
+  >;
+}
+
+export interface LeafPems {
+  certPem: string;
+  keyPem: string;
+}
+
+/**
+ * The files for a set of leaves and the trust bundle every workload gets:
+ * leaf certificates and keys in the output folder (when `writeLeaves`), and one
+ * Secret per workload. The CA key is not among them, by construction.
+ */
+export function workloadFiles(
+  opts: BundleOptions,
+  leaves: Record<Workload, LeafPems>,
+  caBundlePem: string,
+  writeLeaves: boolean,
+): { files: PendingFile[]; certificates: WrittenCertificate[]; secrets: string[] } {
+  const files: PendingFile[] = [];
+  const certificates: WrittenCertificate[] = [];
+  const secrets: string[] = [];
+  for (const w of Object.keys(WORKLOADS) as Workload[]) {
+    const leaf = leaves[w];
+    if (writeLeaves) {
+      files.push({ path: certPath(opts.outDir, w), contents: leaf.certPem, mode: PUBLIC_MODE });
+      files.push({ path: keyPath(opts.outDir, w), contents: leaf.keyPem, mode: KEY_MODE });
+    }
+    certificates.push(describeCert(certPath(opts.outDir, w), leaf.certPem));
+    if (opts.k8sDir !== null) {
+      const name = SECRET_NAMES[w];
+      const path = join(opts.k8sDir, secretFileName(name));
+      const yaml = renderTlsSecret({
+        name,
+        namespace: opts.namespace,
+        certPem: leaf.certPem,
+        keyPem: leaf.keyPem,
+        caPem: caBundlePem,
+      });
+      files.push({ path, contents: yaml, mode: KEY_MODE });
+      secrets.push(path);
+    }
+  }
+  return { files, certificates, secrets };
+}
+
+export async function ensureOutputDirs(opts: BundleOptions): Promise<void> {
   const dirs = opts.k8sDir === null ? [opts.outDir] : [opts.outDir, opts.k8sDir];
   for (const dir of dirs) {
     try {
@@ -179,6 +256,27 @@ export async function generateBundle(opts: BundleOptions): Promise<BundleResult>
     } catch (err) {
       throw new OutputError(`cannot create ${dir}: ${(err as Error).message}`);
     }
+  }
+}
+
+export async function writeOrFail(files: PendingFile[], outDir: string): Promise<void> {
+  try {
+    await writeAllAtomically(files);
+  } catch (err) {
+    throw new OutputError(
+      `cannot write ${(err as NodeJS.ErrnoException).path ?? outDir}: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** Creates or reuses the CA, issues every leaf, and writes all files at once (or none). */
+export async function generateBundle(opts: BundleOptions): Promise<BundleResult> {
+  const now = opts.now ?? new Date();
+  await ensureOutputDirs(opts);
+  if (!opts.newCa && (await rolloverInProgress(opts.outDir))) {
+    throw new CaKeyError(
+      `a CA rollover is in progress in ${opts.outDir} (ca-next.crt exists): run --rotate-ca to finish it, or --new-ca to start over`,
+    );
   }
   const existing = opts.newCa ? null : await loadExistingCa(opts.outDir, now);
   const ca =
@@ -189,45 +287,19 @@ export async function generateBundle(opts: BundleOptions): Promise<BundleResult>
       keySize: opts.keySize,
       now,
     }));
-  const signer = { cert: ca.cert, privateKey: ca.keys.privateKey };
-  const workloads = Object.keys(WORKLOADS) as Workload[];
-  const leaves = await Promise.all(
-    workloads.map((w) => issueLeaf(signer, leafSpec(opts, w), opts.keySize, now)),
-  );
-
-  const files: PendingFile[] = [];
-  const certificates: WrittenCertificate[] = [];
+  const leaves = await issueWorkloadLeaves(opts, ca, now);
+  const bundlePem =
+    existing === null ? ca.certPem : await readFile(certPath(opts.outDir, 'ca'), 'utf8');
+  const { files, certificates, secrets } = workloadFiles(opts, leaves, bundlePem, true);
   if (existing === null) {
     files.push({ path: certPath(opts.outDir, 'ca'), contents: ca.certPem, mode: PUBLIC_MODE });
     files.push({ path: keyPath(opts.outDir, 'ca'), contents: ca.keyPem, mode: KEY_MODE });
   }
-  certificates.push(describeCert(certPath(opts.outDir, 'ca'), ca.certPem));
-  const secrets: string[] = [];
-  workloads.forEach((w, i) => {
-    const leaf = leaves[i] as IssuedCertificate;
-    files.push({ path: certPath(opts.outDir, w), contents: leaf.certPem, mode: PUBLIC_MODE });
-    files.push({ path: keyPath(opts.outDir, w), contents: leaf.keyPem, mode: KEY_MODE });
-    certificates.push(describeCert(certPath(opts.outDir, w), leaf.certPem));
-    if (opts.k8sDir !== null) {
-      const name = SECRET_NAMES[w];
-      const path = join(opts.k8sDir, secretFileName(name));
-      const yaml = renderTlsSecret({
-        name,
-        namespace: opts.namespace,
-        certPem: leaf.certPem,
-        keyPem: leaf.keyPem,
-        caPem: ca.certPem,
-      });
-      files.push({ path, contents: yaml, mode: KEY_MODE });
-      secrets.push(path);
-    }
-  });
-  try {
-    await writeAllAtomically(files);
-  } catch (err) {
-    throw new OutputError(
-      `cannot write ${(err as NodeJS.ErrnoException).path ?? opts.outDir}: ${(err as Error).message}`,
-    );
-  }
-  return { caKept: existing !== null, certificates, secrets };
+  await writeOrFail(files, opts.outDir);
+  if (existing === null) await removeRolloverFiles(opts.outDir);
+  return {
+    caKept: existing !== null,
+    certificates: [describeCert(certPath(opts.outDir, 'ca'), ca.certPem), ...certificates],
+    secrets,
+  };
 }

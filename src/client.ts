@@ -4,12 +4,13 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { readFileSync } from 'node:fs';
 import type { ClientStreamResponse__Output } from './generated/echo/v1/ClientStreamResponse.js';
 import type { EchoResponse__Output } from './generated/echo/v1/EchoResponse.js';
 import type { EchoServiceClient } from './generated/echo/v1/EchoService.js';
 import type { WhoAmIResponse__Output } from './generated/echo/v1/WhoAmIResponse.js';
+import { ReloadingCertificateProvider, reloadingChannelCredentials } from './client-credentials.js';
 import { ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from './proto.js';
+import type { ReloadLog } from './tls-reloader.js';
 
 export interface ClientOptions {
   /** `host:port`, `dns:///name:port` or `unix:///path`. */
@@ -21,7 +22,13 @@ export interface ClientOptions {
   serverName?: string;
   /** Deadline of each call unless the call sets its own. */
   deadlineMs: number;
+  /** How often to look for rotated TLS files (default 5 s, as the server). */
+  reloadIntervalMs?: number;
+  /** Where reloads and refused file sets are reported; silent by default. */
+  tlsLog?: ReloadLog;
 }
+
+const DEFAULT_RELOAD_INTERVAL_MS = 5000;
 
 export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 
@@ -70,16 +77,6 @@ export function channelOptions(
   };
 }
 
-export function channelCredentials(
-  opts: Pick<ClientOptions, 'caFile' | 'certFile' | 'keyFile'>,
-): grpc.ChannelCredentials {
-  return grpc.credentials.createSsl(
-    readFileSync(opts.caFile),
-    readFileSync(opts.keyFile),
-    readFileSync(opts.certFile),
-  );
-}
-
 interface HealthClient extends grpc.Client {
   check(
     req: { service: string },
@@ -105,8 +102,15 @@ export class EchoClient {
   readonly raw: EchoServiceClient;
   readonly health: HealthClient;
 
+  private readonly certificates: ReloadingCertificateProvider;
+
   constructor(readonly options: ClientOptions) {
-    const creds = channelCredentials(options);
+    this.certificates = new ReloadingCertificateProvider(
+      { certFile: options.certFile, keyFile: options.keyFile, caFile: options.caFile },
+      options.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS,
+      options.tlsLog,
+    );
+    const creds = reloadingChannelCredentials(this.certificates);
     const channelOpts = channelOptions(options);
     this.raw = new (loadEchoProto().echo.v1.EchoService)(options.target, creds, channelOpts);
     const healthPkg = grpc.loadPackageDefinition(
@@ -209,6 +213,7 @@ export class EchoClient {
   }
 
   close(): void {
+    this.certificates.close();
     this.health.close();
     this.raw.close();
   }

@@ -18,6 +18,8 @@ export const BIND_FAILED = 5;
 export const CA_KEY_INVALID = 6;
 /** gen-certs: the output folder cannot be written. */
 export const OUTPUT_UNWRITABLE = 7;
+/** gen-certs --status: a certificate has expired or expires within the warning window. */
+export const CERT_EXPIRING = 8;
 
 // Client: one code per cause a person would fix differently.
 /** The target's name does not resolve. */

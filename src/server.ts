@@ -14,7 +14,8 @@ import { HealthReporter } from './health.js';
 import { rpcLoggingInterceptor } from './logging.js';
 import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from './proto.js';
 import type { ServerConfig } from './server-config.js';
-import { CredentialReloader, RotatingServerCredentials } from './tls-credentials.js';
+import { RotatingServerCredentials } from './tls-credentials.js';
+import { TlsReloader } from './tls-reloader.js';
 import {
   EXPIRY_WARNING_DAYS,
   daysLeft,
@@ -33,7 +34,7 @@ const HANDSHAKE_LOG_BUDGET = 20;
 
 export class EchoServer {
   readonly health = new HealthReporter([ECHO_SERVICE]);
-  readonly reloader: CredentialReloader;
+  readonly reloader: TlsReloader;
   private readonly server: grpc.Server;
   private readonly credentials: RotatingServerCredentials;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -49,12 +50,15 @@ export class EchoServer {
     this.credentials = new RotatingServerCredentials(material, {
       handshakeTimeoutMs: config.handshakeTimeoutMs,
     });
-    this.reloader = new CredentialReloader(
+    this.reloader = new TlsReloader(
       { certFile: config.certFile, keyFile: config.keyFile, caFile: config.caFile },
-      this.credentials,
+      'server',
       material,
       log,
-      (m) => (this.leaf = m.leaf),
+      (m) => {
+        this.credentials.replace(m);
+        this.leaf = m.leaf;
+      },
     );
     const interceptors = [new Authorizer(config.policy).interceptor(log)];
     if (log.isLevelEnabled('info')) interceptors.unshift(rpcLoggingInterceptor(log));

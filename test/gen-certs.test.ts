@@ -350,3 +350,99 @@ describe('gen-certs refuses bad input with a named option and a documented exit 
     }
   });
 });
+
+describe('gen-certs --rotate-ca and --status', () => {
+  it('rolls the CA over in three steps, trusting both CAs until the old one retires', async () => {
+    const out = await tempDir();
+    try {
+      const certs = join(out.path, 'certs');
+      const k8sDir = join(out.path, 'k8s');
+      const args = ['--out', certs, '--k8s-dir', k8sDir];
+      expect((await runTs('scripts/gen-certs.ts', args)).code).toBe(0);
+      const oldCa = new X509Certificate(await readFile(join(certs, 'ca.crt')));
+      const bundleSize = async () =>
+        (await readFile(join(certs, 'ca.crt'), 'utf8')).match(/BEGIN CERTIFICATE/g)?.length;
+      const serverIssuer = async () =>
+        new X509Certificate(await readFile(join(certs, 'server.crt'))).issuer;
+      const secretCa = async () =>
+        Buffer.from(
+          /^ {2}ca\.crt: (.+)$/m.exec(
+            await readFile(join(k8sDir, 'secret-grpc-server-tls.yaml'), 'utf8'),
+          )?.[1] ?? '',
+          'base64',
+        ).toString();
+
+      const one = await runTs('scripts/gen-certs.ts', [...args, '--rotate-ca']);
+      expect(one.stdout).toContain('CA rollover step 1 of 3');
+      expect(await bundleSize()).toBe(2);
+      expect(await serverIssuer()).toBe(oldCa.subject);
+      expect(await secretCa()).toBe(await readFile(join(certs, 'ca.crt'), 'utf8'));
+      expect((await readdir(certs)).sort()).toContain('ca-next.key');
+      expect((await runTs('scripts/gen-certs.ts', args)).stderr).toMatch(
+        /a CA rollover is in progress/,
+      );
+
+      const two = await runTs('scripts/gen-certs.ts', [...args, '--rotate-ca']);
+      expect(two.stdout).toContain('CA rollover step 2 of 3');
+      const newCa = new X509Certificate(await readFile(join(certs, 'ca-next.crt')));
+      expect(
+        new X509Certificate(await readFile(join(certs, 'server.crt'))).verify(newCa.publicKey),
+      ).toBe(true);
+      expect(await bundleSize()).toBe(2);
+
+      const three = await runTs('scripts/gen-certs.ts', [...args, '--rotate-ca']);
+      expect(three.stdout).toContain('CA rollover step 3 of 3');
+      expect(await bundleSize()).toBe(1);
+      expect(new X509Certificate(await readFile(join(certs, 'ca.crt'))).fingerprint256).toBe(
+        newCa.fingerprint256,
+      );
+      expect((await readdir(certs)).some((f) => f.startsWith('ca-next'))).toBe(false);
+      expect(await secretCa()).toBe(await readFile(join(certs, 'ca.crt'), 'utf8'));
+      await run('openssl', [
+        'verify',
+        '-CAfile',
+        join(certs, 'ca.crt'),
+        join(certs, 'server.crt'),
+        join(certs, 'client.crt'),
+        join(certs, 'probe.crt'),
+      ]);
+      const again = await runTs('scripts/gen-certs.ts', args);
+      expect(again.stdout).toContain('Kept the existing CA');
+    } finally {
+      await out.remove();
+    }
+  });
+
+  it('lists every certificate with its days left and exits 8 when one expires within --warn-days', async () => {
+    const out = await tempDir();
+    try {
+      await generateBundle(bundleOptions(out.path, { days: 10 }));
+      const fine = await runTs('scripts/gen-certs.ts', [
+        '--out',
+        out.path,
+        '--status',
+        '--warn-days',
+        '5',
+      ]);
+      expect(fine.code).toBe(0);
+      expect(fine.stdout).toMatch(
+        /server\.crt .*CN=grpc-server .*CN=grpc-mtls-service CA .*DNS:localhost.* (9|10) +ok/,
+      );
+      const warned = await runTs('scripts/gen-certs.ts', [
+        '--out',
+        out.path,
+        '--status',
+        '--warn-days',
+        '30',
+      ]);
+      expect(warned.code).toBe(exit.CERT_EXPIRING);
+      expect(warned.stdout).toMatch(/client\.crt .* expiring/);
+      expect(warned.stderr).toMatch(/3 certificate\(s\) expired or expiring within 30 days/);
+      expect(
+        (await runTs('scripts/gen-certs.ts', ['--out', out.path, '--status', '--new-ca'])).code,
+      ).toBe(exit.USAGE);
+    } finally {
+      await out.remove();
+    }
+  });
+});

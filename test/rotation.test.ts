@@ -138,7 +138,7 @@ describe('certificate rotation without restart', () => {
     const b = await serverLeaf('server-4');
     const refused = logs.waitFor(
       (l) =>
-        l.msg === 'refused new TLS files; still serving with the last good credentials' &&
+        l.msg === 'refused new TLS files; still using the last good credentials' &&
         String(l.err).includes('does not match'),
     );
     await volume.write({

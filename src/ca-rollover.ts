@@ -1,0 +1,122 @@
+// CA rollover without downtime, one `gen-certs --rotate-ca` per step:
+//   1. trust:  a new CA is created and added to the trust bundle (ca.crt holds both);
+//   2. issue:  every leaf is re-issued from the new CA (the bundle still trusts both);
+//   3. retire: the old CA leaves the bundle; ca.crt and ca.key become the new CA.
+// Between steps, the new files are deployed and every workload reloads them
+// (servers and clients follow their files), so no connection ever meets a peer
+// it does not trust. The state lives in the files: `ca-next.*` exist from step
+// 1 to step 3, and whom server.crt chains to tells step 2 from step 3.
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import {
+  CaKeyError,
+  WORKLOADS,
+  certPath,
+  describeCert,
+  ensureOutputDirs,
+  issueWorkloadLeaves,
+  keyPath,
+  loadExistingCa,
+  workloadFiles,
+  writeOrFail,
+  type BundleOptions,
+  type BundleResult,
+  type LeafPems,
+  type Workload,
+} from './cert-bundle.js';
+import { KEY_MODE, PUBLIC_MODE } from './atomic-files.js';
+import { createCa } from './pki.js';
+
+export interface RolloverResult extends BundleResult {
+  step: 1 | 2 | 3;
+  /** What the operator does next, in one sentence. */
+  next: string;
+}
+
+async function currentLeaves(dir: string): Promise<Record<Workload, LeafPems>> {
+  const entries = await Promise.all(
+    (Object.keys(WORKLOADS) as Workload[]).map(async (w) => {
+      try {
+        const [certPem, keyPem] = await Promise.all([
+          readFile(certPath(dir, w), 'utf8'),
+          readFile(keyPath(dir, w), 'utf8'),
+        ]);
+        return [w, { certPem, keyPem }] as const;
+      } catch (err) {
+        throw new CaKeyError(
+          `cannot read the current ${w} certificate for the rollover: ${(err as Error).message}; run gen-certs first`,
+        );
+      }
+    }),
+  );
+  return Object.fromEntries(entries) as Record<Workload, LeafPems>;
+}
+
+export async function rotateCa(opts: BundleOptions): Promise<RolloverResult> {
+  const now = opts.now ?? new Date();
+  await ensureOutputDirs(opts);
+  const old = await loadExistingCa(opts.outDir, now, 'ca');
+  if (old === null) throw new CaKeyError(`no CA in ${opts.outDir} to rotate: run gen-certs first`);
+  const next = await loadExistingCa(opts.outDir, now, 'ca-next');
+  const leaves = await currentLeaves(opts.outDir);
+
+  if (next === null) {
+    const fresh = await createCa({
+      // A distinct name, so the two CAs in the bundle never share a subject.
+      commonName: `grpc-mtls-service CA ${now.toISOString().slice(0, 10)} ${randomBytes(3).toString('hex')}`,
+      days: opts.caDays,
+      keySize: opts.keySize,
+      now,
+    });
+    const bundle = old.certPem.trimEnd() + '\n' + fresh.certPem;
+    const out = workloadFiles(opts, leaves, bundle, false);
+    out.files.push(
+      { path: certPath(opts.outDir, 'ca'), contents: bundle, mode: PUBLIC_MODE },
+      { path: certPath(opts.outDir, 'ca-next'), contents: fresh.certPem, mode: PUBLIC_MODE },
+      { path: keyPath(opts.outDir, 'ca-next'), contents: fresh.keyPem, mode: KEY_MODE },
+    );
+    await writeOrFail(out.files, opts.outDir);
+    return {
+      step: 1,
+      next: 'deploy the new trust bundle to every workload (re-apply the Secrets), wait until all have reloaded it, then run --rotate-ca again',
+      caKept: true,
+      certificates: [
+        describeCert(certPath(opts.outDir, 'ca-next'), fresh.certPem),
+        ...out.certificates,
+      ],
+      secrets: out.secrets,
+    };
+  }
+
+  const bundle = await readFile(certPath(opts.outDir, 'ca'), 'utf8');
+  const serverFromNext = new X509Certificate(leaves.server.certPem).verify(
+    new X509Certificate(next.certPem).publicKey,
+  );
+  if (!serverFromNext) {
+    const issued = await issueWorkloadLeaves(opts, next, now);
+    const out = workloadFiles(opts, issued, bundle, true);
+    await writeOrFail(out.files, opts.outDir);
+    return {
+      step: 2,
+      next: 'deploy the new certificates (re-apply the Secrets), wait until every workload has reloaded them, then run --rotate-ca again to retire the old CA',
+      caKept: true,
+      certificates: out.certificates,
+      secrets: out.secrets,
+    };
+  }
+
+  const out = workloadFiles(opts, leaves, next.certPem, false);
+  out.files.push(
+    { path: certPath(opts.outDir, 'ca'), contents: next.certPem, mode: PUBLIC_MODE },
+    { path: keyPath(opts.outDir, 'ca'), contents: next.keyPem, mode: KEY_MODE },
+  );
+  await writeOrFail(out.files, opts.outDir);
+  await Promise.all([rm(certPath(opts.outDir, 'ca-next')), rm(keyPath(opts.outDir, 'ca-next'))]);
+  return {
+    step: 3,
+    next: 'deploy the bundle without the old CA (re-apply the Secrets); the rollover is complete',
+    caKept: false,
+    certificates: [describeCert(certPath(opts.outDir, 'ca'), next.certPem), ...out.certificates],
+    secrets: out.secrets,
+  };
+}

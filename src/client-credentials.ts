@@ -1,0 +1,70 @@
+// Channel credentials that follow the client's TLS files: a rotated client
+// certificate or CA bundle is used for new connections without a restart (the
+// client half of a CA rollover). grpc-js waits for the first certificates
+// before it connects, so nothing races the initial load.
+import * as grpc from '@grpc/grpc-js';
+import type { TlsFiles } from './tls-material.js';
+import { SILENT_LOG, TlsReloader, type ReloadLog } from './tls-reloader.js';
+
+type CaUpdate = grpc.experimental.CaCertificateUpdate;
+type IdentityUpdate = grpc.experimental.IdentityCertificateUpdate;
+
+/** A grpc-js CertificateProvider fed by TlsReloader: only checked, matching sets are published. */
+export class ReloadingCertificateProvider implements grpc.experimental.CertificateProvider {
+  /** `undefined`: not loaded yet; `null`: the first load failed (connections fail fast). */
+  private ca: CaUpdate | null | undefined = undefined;
+  private identity: IdentityUpdate | null | undefined = undefined;
+  private readonly caListeners = new Set<grpc.experimental.CaCertificateUpdateListener>();
+  private readonly identityListeners =
+    new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+  readonly reloader: TlsReloader;
+
+  constructor(files: TlsFiles, intervalMs: number, log: ReloadLog = SILENT_LOG) {
+    this.reloader = new TlsReloader(files, 'client', null, log, (m) =>
+      this.publish({ caCertificate: m.ca }, { certificate: m.cert, privateKey: m.key }),
+    );
+    void this.reloader.check().then((result) => {
+      if (result === 'rejected' && this.ca === undefined) this.publish(null, null);
+    });
+    this.reloader.start(intervalMs);
+  }
+
+  private publish(ca: CaUpdate | null, identity: IdentityUpdate | null): void {
+    this.ca = ca;
+    this.identity = identity;
+    for (const listener of this.caListeners) listener(ca);
+    for (const listener of this.identityListeners) listener(identity);
+  }
+
+  addCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.add(listener);
+    if (this.ca !== undefined) listener(this.ca);
+  }
+
+  removeCaCertificateListener(listener: grpc.experimental.CaCertificateUpdateListener): void {
+    this.caListeners.delete(listener);
+  }
+
+  addIdentityCertificateListener(
+    listener: grpc.experimental.IdentityCertificateUpdateListener,
+  ): void {
+    this.identityListeners.add(listener);
+    if (this.identity !== undefined) listener(this.identity);
+  }
+
+  removeIdentityCertificateListener(
+    listener: grpc.experimental.IdentityCertificateUpdateListener,
+  ): void {
+    this.identityListeners.delete(listener);
+  }
+
+  close(): void {
+    this.reloader.stop();
+  }
+}
+
+export function reloadingChannelCredentials(
+  provider: ReloadingCertificateProvider,
+): grpc.ChannelCredentials {
+  return grpc.experimental.createCertificateProviderChannelCredentials(provider, provider);
+}

@@ -1,0 +1,115 @@
+// Following TLS files on disk, for the server and the client alike: a changed
+// set (certificate, key, CA bundle) is used only once it passes, as a unit, the
+// same checks as at start-up; otherwise the last good set stays.
+//
+// grpc-js's FileWatcherCertificateProvider reads the three files one by one, so
+// a Kubernetes Secret-volume swap between two reads can pair an old certificate
+// with a new key; checking the set as a unit turns that into one refused poll.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import {
+  describeCertificate,
+  loadTlsMaterial,
+  type TlsFiles,
+  type TlsMaterial,
+} from './tls-material.js';
+
+/** The two calls of a pino logger this needs; anything with them will do. */
+export interface ReloadLog {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export const SILENT_LOG: ReloadLog = { info: () => {}, error: () => {} };
+
+export type ReloadResult = 'unchanged' | 'reloaded' | 'rejected' | 'busy';
+
+function fingerprint(m: { cert: Buffer; key: Buffer; ca: Buffer }): string {
+  return createHash('sha256')
+    .update(m.cert)
+    .update('\0')
+    .update(m.key)
+    .update('\0')
+    .update(m.ca)
+    .digest('hex');
+}
+
+/**
+ * Polls the three files. Polling (rather than fs.watch) sees Kubernetes'
+ * `..data` symlink swaps and works on every file system; the files are small.
+ */
+export class TlsReloader {
+  private timer: NodeJS.Timeout | null = null;
+  private current: string;
+  private lastRejected: string | null = null;
+  private running = false;
+
+  constructor(
+    private readonly files: TlsFiles,
+    private readonly usage: 'server' | 'client',
+    /** The set already in use, or null when the first poll is the first load. */
+    initial: TlsMaterial | null,
+    private readonly log: ReloadLog,
+    private readonly onReload: (m: TlsMaterial) => void,
+  ) {
+    this.current = initial ? fingerprint(initial) : '';
+  }
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.check(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Cheap change detection: hash the raw files; null when one cannot be read. */
+  private async readFingerprint(): Promise<string | null> {
+    try {
+      const [cert, key, ca] = await Promise.all(
+        [this.files.certFile, this.files.keyFile, this.files.caFile].map((f) => readFile(f)),
+      );
+      return fingerprint({ cert: cert as Buffer, key: key as Buffer, ca: ca as Buffer });
+    } catch {
+      return null;
+    }
+  }
+
+  /** One poll. Exposed for tests and SIGHUP. */
+  async check(): Promise<ReloadResult> {
+    if (this.running) return 'busy';
+    this.running = true;
+    try {
+      if ((await this.readFingerprint()) === this.current) return 'unchanged';
+      let material: TlsMaterial;
+      try {
+        material = await loadTlsMaterial(this.files, this.usage);
+      } catch (err) {
+        // A missing or mismatched set may be a swap in progress; report each distinct failure once.
+        const message = (err as Error).message;
+        if (message !== this.lastRejected) {
+          this.log.error(
+            { err: message },
+            'refused new TLS files; still using the last good credentials',
+          );
+          this.lastRejected = message;
+        }
+        return 'rejected';
+      }
+      const print = fingerprint(material);
+      if (print === this.current) return 'unchanged';
+      this.current = print;
+      this.lastRejected = null;
+      this.onReload(material);
+      this.log.info(
+        { certificate: describeCertificate(material.leaf), caCount: material.cas.length },
+        'reloaded TLS credentials; new connections use them',
+      );
+      return 'reloaded';
+    } finally {
+      this.running = false;
+    }
+  }
+}
