@@ -32,7 +32,11 @@ export function spawnTs(script: string, args: string[], env: Record<string, stri
 }
 
 /** Follows a child's JSON log lines on standard output. */
-export function followLog(child: ChildProcess): Pick<ServerProcess, 'lines' | 'waitForLog'> {
+export function followLog(
+  child: ChildProcess,
+  /** Which lines to remember; a soak drops the per-RPC ones so memory stays flat. */
+  keep: (l: LogLine) => boolean = () => true,
+): Pick<ServerProcess, 'lines' | 'waitForLog'> {
   const lines: LogLine[] = [];
   let waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   createInterface({ input: child.stdout! }).on('line', (text) => {
@@ -42,6 +46,7 @@ export function followLog(child: ChildProcess): Pick<ServerProcess, 'lines' | 'w
     } catch {
       return; // not a log line
     }
+    if (!keep(line)) return;
     lines.push(line);
     waiters = waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
   });
@@ -61,12 +66,13 @@ export function followLog(child: ChildProcess): Pick<ServerProcess, 'lines' | 'w
 export async function startServerProcess(
   env: Record<string, string>,
   args: string[] = [],
+  keep?: (l: LogLine) => boolean,
 ): Promise<ServerProcess> {
   const child = spawnTs('src/bin/server.ts', args, { GRPC_ADDRESS: '127.0.0.1:0', ...env });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
-  const { lines, waitForLog } = followLog(child);
+  const { lines, waitForLog } = followLog(child, keep);
   let timer: NodeJS.Timeout | undefined;
   try {
     const serving = await Promise.race([

@@ -1,36 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
-import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EchoClient } from '../src/client.js';
+import { SecretVolume } from '../scripts/soak/secret-volume.js';
 import type { EchoServer } from '../src/server.js';
 import { CLIENT_ID, loadCa, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
 import { clientFor, startInProcess, type LogCapture } from './helpers/server.js';
-
-/**
- * A folder laid out the way the kubelet writes a Secret volume: the files are
- * symlinks through `..data`, which is swapped atomically to a new timestamped
- * folder on every update.
- */
-class SecretVolume {
-  private generation = 0;
-  constructor(readonly path: string) {}
-
-  async write(files: { 'tls.crt': string; 'tls.key': string; 'ca.crt': string }): Promise<void> {
-    const gen = `..gen_${++this.generation}`;
-    await mkdir(join(this.path, gen), { recursive: true });
-    for (const [name, contents] of Object.entries(files))
-      await writeFile(join(this.path, gen, name), contents);
-    await symlink(gen, join(this.path, '..data_tmp'));
-    await rename(join(this.path, '..data_tmp'), join(this.path, '..data'));
-    if (this.generation === 1) {
-      for (const name of Object.keys(files))
-        await symlink(join('..data', name), join(this.path, name));
-    }
-  }
-}
 
 /** The serial of the certificate a new TLS connection is served. */
 async function servedSerial(port: number, ca: Buffer, pki: string): Promise<string> {
