@@ -8,15 +8,12 @@
 // 1 to step 3, and whom server.crt chains to tells step 2 from step 3.
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
+import { CaKeyError, certPath, keyPath, loadExistingCa } from './ca-store.js';
 import {
-  CaKeyError,
   WORKLOADS,
-  certPath,
   describeCert,
   ensureOutputDirs,
   issueWorkloadLeaves,
-  keyPath,
-  loadExistingCa,
   workloadFiles,
   writeOrFail,
   type BundleOptions,

@@ -1,15 +1,22 @@
 // The set of certificates this kit runs on: a CA and one leaf per workload
 // (server, client, probe), written under fixed names so that docs, manifests
 // and tools can rely on them, plus the Kubernetes Secrets that carry them.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KEY_MODE, PUBLIC_MODE, writeAllAtomically, type PendingFile } from './atomic-files.js';
 import { SECRET_NAMES, renderTlsSecret, secretFileName } from './k8s-secrets.js';
 import {
+  CaKeyError,
+  certPath,
+  keyPath,
+  loadExistingCa,
+  removeRolloverFiles,
+  rolloverInProgress,
+} from './ca-store.js';
+import {
   createCa,
   issueLeaf,
-  parseCaForSigning,
   spiffeId,
   type IssuedCertificate,
   type KeySize,
@@ -55,10 +62,6 @@ export interface BundleResult {
   secrets: string[];
 }
 
-/** The CA on disk is unusable; never silently replaced. */
-export class CaKeyError extends Error {
-  override name = 'CaKeyError';
-}
 /** The output folder cannot be created or written. */
 export class OutputError extends Error {
   override name = 'OutputError';
@@ -76,87 +79,6 @@ export function serviceDnsNames(service: string, namespace: string, domain: stri
 
 export function workloadSpiffeId(opts: BundleOptions, workload: Workload): string {
   return spiffeId(opts.trustDomain, opts.namespace, WORKLOADS[workload].name);
-}
-
-export const certPath = (dir: string, w: Workload | 'ca' | 'ca-next'): string =>
-  join(dir, `${w}.crt`);
-export const keyPath = (dir: string, w: Workload | 'ca' | 'ca-next'): string =>
-  join(dir, `${w}.key`);
-
-/** A rollover leaves `ca-next.crt` until its last step. */
-export async function rolloverInProgress(dir: string): Promise<boolean> {
-  return (await readIfPresent(certPath(dir, 'ca-next'))) !== null;
-}
-
-/** A new CA ends any rollover that was under way. */
-async function removeRolloverFiles(dir: string): Promise<void> {
-  await Promise.all([
-    rm(certPath(dir, 'ca-next'), { force: true }),
-    rm(keyPath(dir, 'ca-next'), { force: true }),
-  ]);
-}
-
-export async function readIfPresent(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new CaKeyError(`cannot read ${path}: ${(err as Error).message}`);
-  }
-}
-
-/** Loads the existing CA, or returns null when there is none. A half-present or mismatched CA is an error. */
-export async function loadExistingCa(
-  dir: string,
-  now: Date,
-  name: 'ca' | 'ca-next' = 'ca',
-): Promise<IssuedCertificate | null> {
-  const [certPem, keyPem] = await Promise.all([
-    readIfPresent(certPath(dir, name)),
-    readIfPresent(keyPath(dir, name)),
-  ]);
-  if (certPem === null && keyPem === null) return null;
-  const fix =
-    'restore it from your backup, or pass --new-ca to replace the CA (every workload must then get new certificates)';
-  if (certPem === null)
-    throw new CaKeyError(
-      `${keyPath(dir, name)} exists but ${certPath(dir, name)} is missing: ${fix}`,
-    );
-  if (keyPem === null)
-    throw new CaKeyError(
-      `${certPath(dir, name)} exists but ${keyPath(dir, name)} is missing: ${fix}`,
-    );
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(certPem);
-  } catch (err) {
-    throw new CaKeyError(
-      `${certPath(dir, name)} is not a PEM certificate (${(err as Error).message}): ${fix}`,
-    );
-  }
-  try {
-    if (!x509.checkPrivateKey(createPrivateKey(keyPem))) {
-      throw new CaKeyError(`${keyPath(dir, name)} does not match ${certPath(dir, name)}: ${fix}`);
-    }
-  } catch (err) {
-    if (err instanceof CaKeyError) throw err;
-    throw new CaKeyError(
-      `${keyPath(dir, name)} is not a readable private key (${(err as Error).message}): ${fix}`,
-    );
-  }
-  if (new Date(x509.validTo) <= now) {
-    throw new CaKeyError(
-      `${certPath(dir, name)} expired on ${x509.validTo}: pass --new-ca to create a new CA`,
-    );
-  }
-  try {
-    const { cert, privateKey } = parseCaForSigning(certPem, keyPem);
-    return { cert, keys: { privateKey, publicKey: cert.publicKey as never }, certPem, keyPem };
-  } catch (err) {
-    throw new CaKeyError(
-      `${keyPath(dir, name)} cannot sign with node-forge, which needs an RSA key (${(err as Error).message})`,
-    );
-  }
 }
 
 function leafSpec(opts: BundleOptions, workload: Workload) {
