@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { once } from 'node:events';
+import { connect as http2Connect } from 'node:http2';
 import { readFile } from 'node:fs/promises';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -168,6 +169,44 @@ describe('RPCs under hostile input', () => {
     await expect(client.echo('x'.repeat(MAX_MESSAGE_BYTES + 1))).rejects.toMatchObject({
       code: grpc.status.RESOURCE_EXHAUSTED,
     });
+  });
+
+  it('refuses a message from its length prefix alone, so nothing beyond the limit is buffered', async () => {
+    const session = http2Connect(`https://127.0.0.1:${port}`, {
+      servername: 'localhost',
+      ca: await read('ca.crt'),
+      cert: await read('client.crt'),
+      key: await read('client.key'),
+    });
+    session.on('error', () => {});
+    try {
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/echo.v1.EchoService/Echo',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      req.on('error', () => {});
+      req.on('data', () => {});
+      // Uncompressed, 1 GiB declared; only 10 bytes follow and the stream stays open.
+      const header = Buffer.alloc(5);
+      header.writeUInt32BE(1024 * 1024 * 1024, 1);
+      req.write(Buffer.concat([header, Buffer.alloc(10)]));
+      const trailers = (await within(
+        // A trailers-only answer carries the status in the response headers.
+        new Promise((resolve) => {
+          req.once('trailers', resolve);
+          req.once('response', (h: Record<string, string>) => h['grpc-status'] && resolve(h));
+        }),
+        'the server answering an oversized length prefix',
+      )) as Record<string, string>;
+      expect(trailers['grpc-status']).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
+      expect(decodeURIComponent(trailers['grpc-message'] ?? '')).toMatch(
+        /larger than max \(1073741824 vs 65536\)/,
+      );
+    } finally {
+      session.close();
+    }
   });
 
   it('answers a malformed protobuf message with INTERNAL, not a crash', async () => {
