@@ -192,14 +192,14 @@ describe('RPCs under hostile input', () => {
       const header = Buffer.alloc(5);
       header.writeUInt32BE(1024 * 1024 * 1024, 1);
       req.write(Buffer.concat([header, Buffer.alloc(10)]));
-      const trailers = (await within(
+      const trailers = await within(
         // A trailers-only answer carries the status in the response headers.
-        new Promise((resolve) => {
+        new Promise<Record<string, string>>((resolve) => {
           req.once('trailers', resolve);
           req.once('response', (h: Record<string, string>) => h['grpc-status'] && resolve(h));
         }),
         'the server answering an oversized length prefix',
-      )) as Record<string, string>;
+      );
       expect(trailers['grpc-status']).toBe(String(grpc.status.RESOURCE_EXHAUSTED));
       expect(decodeURIComponent(trailers['grpc-message'] ?? '')).toMatch(
         /larger than max \(1073741824 vs 65536\)/,
