@@ -1,0 +1,75 @@
+# syntax=docker/dockerfile:1
+#
+# grpc-mtls-service image: the mTLS server and the client CLI on Node 20, plus
+# grpc_health_probe for the Kubernetes exec probes.
+#
+#   docker build -t grpc-mtls-service:0.1.0 .
+#
+# The tag follows package.json's version; k8s/*.yaml and the README use the same.
+# Runs as the numeric user 10001 with nothing writable but the volumes Kubernetes
+# mounts (readOnlyRootFilesystem works: the app writes no file).
+
+# Base images pinned to full versions: a rebuild gets the same Node and Go, and an
+# upgrade is a reviewed change of these two lines. (Pin by digest too, @sha256:...,
+# where the registry's digests are known.)
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+ARG GO_IMAGE=golang:1.26.8-bookworm
+
+# --- grpc_health_probe, built from source at a pinned version -------------------------
+# Why build instead of downloading the release binary: the version and the hash of its
+# source are already pinned in this repository (tools/go.mod, tools/go.sum: the same
+# pins the tests use), while a release binary's sha256 would be a second pin that
+# nothing here can check. The go command verifies every module it downloads against
+# go.sum and stops on any mismatch; -mod=readonly forbids it to add or change a pin;
+# GOTOOLCHAIN=local forbids it to fetch another Go. The grep lines make the pinned
+# version and module hash visible here and fail the build if tools/ drifts from them.
+FROM ${GO_IMAGE} AS probe
+ENV CGO_ENABLED=0 GOFLAGS=-mod=readonly GOTOOLCHAIN=local
+WORKDIR /src/tools
+COPY tools/go.mod tools/go.sum ./
+RUN grep -Eq '^[[:space:]]*github.com/grpc-ecosystem/grpc-health-probe v0\.4\.40$' go.mod \
+ && grep -Fqx 'github.com/grpc-ecosystem/grpc-health-probe v0.4.40 h1:Lr1E28yjpR3D1V42tNDjrFB0Vk+4X0TCDSVfiWXo008=' go.sum
+# A static binary (CGO off), so it runs on any base image. The last check reads the
+# module version and hash the binary itself records (go version -m).
+RUN go build -trimpath -ldflags='-s -w' -o /out/grpc_health_probe github.com/grpc-ecosystem/grpc-health-probe \
+ && go version -m /out/grpc_health_probe \
+    | grep -Eq '^[[:space:]]+mod[[:space:]]+github.com/grpc-ecosystem/grpc-health-probe[[:space:]]+v0\.4\.40[[:space:]]+h1:Lr1E28yjpR3D1V42tNDjrFB0Vk\+4X0TCDSVfiWXo008=$'
+
+# --- build: TypeScript to dist/, with the dev dependencies (tsc) ------------------------
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY scripts ./scripts
+RUN npm run build
+
+# --- production dependencies only ----------------------------------------------------------
+# No install scripts: none of the runtime dependencies needs one, and none gets to run code
+# at build time.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# --- runtime -----------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+LABEL org.opencontainers.image.title="grpc-mtls-service" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production
+WORKDIR /app
+# Everything stays owned by root (COPY's default): user 10001 may read it but not change
+# it, even where the root file system is not mounted read-only.
+COPY package.json ./
+COPY proto ./proto
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist/src ./dist/src
+COPY --from=probe /out/grpc_health_probe /usr/local/bin/grpc_health_probe
+# Numeric, so Kubernetes can check runAsNonRoot without a passwd entry; above 10000 so it
+# matches no account on the host.
+USER 10001:10001
+EXPOSE 50051
+# The server; the client Deployment sets its own command (node dist/src/bin/client.js).
+CMD ["node", "dist/src/bin/server.js"]

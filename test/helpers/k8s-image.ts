@@ -1,0 +1,208 @@
+// What the image is made of, read from the Dockerfile and .dockerignore without
+// Docker, and the app built the way the image builds it (tsc into dist/).
+import { execFile } from 'node:child_process';
+import { chmod, cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PROJECT_ROOT } from '../../src/proto.js';
+import { readProjectFile } from './k8s-manifests.js';
+import type { ImageView } from './k8s-pods.js';
+
+export interface Instruction {
+  stage: string;
+  op: string;
+  args: string;
+  /** The arguments of the exec (JSON array) form, when used. */
+  json?: string[];
+}
+
+/** Dockerfile instructions, continuation lines joined, comments dropped, ARG defaults substituted. */
+export function parseDockerfile(text = readProjectFile('Dockerfile')): Instruction[] {
+  const lines = text
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  const args = new Map<string, string>();
+  const out: Instruction[] = [];
+  let stage = '';
+  for (const line of lines) {
+    const m = /^(\w+)\s+(.*)$/.exec(line);
+    if (!m) throw new Error(`Dockerfile: cannot read ${JSON.stringify(line)}`);
+    const op = m[1]!.toUpperCase();
+    const raw = m[2]!;
+    const value = raw.replace(/\$\{(\w+)\}|\$(\w+)/g, (s, a?: string, b?: string) => {
+      return args.get(a ?? b ?? '') ?? s;
+    });
+    if (op === 'ARG') {
+      const [name, def] = raw.split('=', 2);
+      if (def !== undefined) args.set(name!.trim(), def.trim());
+    }
+    if (op === 'FROM') stage = /\bAS\s+(\S+)/i.exec(value)?.[1] ?? value.split(/\s+/)[0]!;
+    let json: string[] | undefined;
+    if (value.startsWith('[')) json = JSON.parse(value) as string[];
+    out.push({ stage, op, args: value, ...(json ? { json } : {}) });
+  }
+  return out;
+}
+
+/** The final stage's instructions (the image that runs). */
+export function finalStage(instructions: Instruction[]): Instruction[] {
+  const lastFrom = instructions.map((i) => i.op).lastIndexOf('FROM');
+  return instructions.slice(lastFrom);
+}
+
+function patternRegExp(pattern: string): RegExp {
+  const segments = pattern.split('/');
+  const re = segments
+    .map((seg, i) => {
+      const last = i === segments.length - 1;
+      if (seg === '**') return last ? '.*' : '(?:[^/]+/)*';
+      const glob = seg
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '[^/]*')
+        .replace(/\?/g, '[^/]');
+      return last ? glob : `${glob}/`;
+    })
+    .join('');
+  return new RegExp(`^${re}$`);
+}
+
+/**
+ * Whether the Docker build context leaves `path` out, by .dockerignore's rules: each
+ * pattern is matched in order and the last match wins; `!` lets a path back in; `*`
+ * stays within one path segment, `**` spans any number; a pattern that matches a
+ * folder matches everything inside it.
+ */
+export function dockerIgnores(patterns: string[], path: string): boolean {
+  const segments = path.split('/');
+  let ignored = false;
+  for (const raw of patterns) {
+    const negate = raw.startsWith('!');
+    const re = patternRegExp((negate ? raw.slice(1) : raw).replace(/^\/+|\/+$/g, ''));
+    // The path itself or any folder above it.
+    if (segments.some((_, i) => re.test(segments.slice(0, i + 1).join('/')))) ignored = !negate;
+  }
+  return ignored;
+}
+
+export function dockerignorePatterns(text = readProjectFile('.dockerignore')): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+const run = promisify(execFile);
+
+/**
+ * The image's /app as the build stage makes it: tsc output (dist/), proto/ and
+ * package.json, with node_modules/ an empty folder to mount the repository's on.
+ * Readable by any user, as the image's root-owned files are for user 10001.
+ */
+export async function buildApp(dir: string): Promise<string> {
+  const app = join(dir, 'app');
+  await mkdir(join(app, 'node_modules'), { recursive: true });
+  await run(
+    process.execPath,
+    [
+      join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+      '-p',
+      join(PROJECT_ROOT, 'tsconfig.build.json'),
+      '--outDir',
+      join(app, 'dist'),
+    ],
+    { cwd: PROJECT_ROOT },
+  );
+  await cp(join(PROJECT_ROOT, 'proto'), join(app, 'proto'), { recursive: true });
+  await writeFile(join(app, 'package.json'), await readFile(join(PROJECT_ROOT, 'package.json')));
+  // mkdtemp makes 0700 folders; the pod's user must be able to walk in.
+  await chmod(dir, 0o755);
+  return app;
+}
+
+/** Every module specifier imported by the files under `dir` whose names end in `ext`, by importing file. */
+export async function importsByFile(dir: string, ext: string): Promise<Map<string, Set<string>>> {
+  const byFile = new Map<string, Set<string>>();
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  for (const e of entries) {
+    if (!e.isFile() || !e.name.endsWith(ext)) continue;
+    const file = join(e.parentPath, e.name);
+    const found = new Set<string>();
+    byFile.set(file, found);
+    const code = await readFile(file, 'utf8');
+    const patterns = [
+      /^\s*(?:import|export)\s[^;]*?\sfrom\s*(['"])([^'"]+)\1/gm, // import x from 'm', export * from 'm'
+      /^\s*import\s*(['"])([^'"]+)\1/gm, // import 'm'
+      /\bimport\(\s*(['"])([^'"]+)\1\s*\)/g, // import('m')
+    ];
+    for (const re of patterns) for (const m of code.matchAll(re)) found.add(m[2]!);
+  }
+  return byFile;
+}
+
+/** Every module specifier imported by the JavaScript files under `dir`. */
+export async function importedModules(dir: string): Promise<Set<string>> {
+  const all = new Set<string>();
+  for (const specifiers of (await importsByFile(dir, '.js')).values()) {
+    for (const s of specifiers) all.add(s);
+  }
+  return all;
+}
+
+/** `@scope/name/sub` -> `@scope/name`, `name/sub` -> `name`. */
+export function packageOf(specifier: string): string {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+}
+
+/** The base image's PATH (node's official images set no other). */
+const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Where the final stage copies a file from another stage: destination path, by source stage. */
+export function copiedFromStages(instructions: Instruction[]): { stage: string; dest: string }[] {
+  return finalStage(instructions)
+    .filter((i) => i.op === 'COPY' && /--from=/.test(i.args))
+    .map((i) => {
+      const words = i.args.split(/\s+/);
+      return { stage: /--from=(\S+)/.exec(i.args)![1]!, dest: words.at(-1)! };
+    });
+}
+
+/**
+ * The runtime image as the pod sandbox shows it: WORKDIR, ENV, USER, ENTRYPOINT/CMD
+ * from the Dockerfile's final stage; `appDir` at WORKDIR; and the image's own files
+ * outside WORKDIR (grpc_health_probe), each from `hostFiles` by source stage.
+ */
+export function imageView(
+  appDir: string,
+  hostFiles: Record<string, string>,
+  instructions = parseDockerfile(),
+): ImageView {
+  const final = finalStage(instructions);
+  const last = (op: string) => final.filter((i) => i.op === op).at(-1);
+  const env: Record<string, string> = { PATH: BASE_PATH };
+  for (const i of final.filter((x) => x.op === 'ENV')) {
+    for (const m of i.args.matchAll(/(\w+)=("[^"]*"|\S+)/g))
+      env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+  }
+  const user = last('USER')?.args.split(':');
+  const files: Record<string, string> = {};
+  for (const { stage, dest } of copiedFromStages(instructions)) {
+    const host = hostFiles[stage];
+    if (host !== undefined) files[dest] = host;
+  }
+  return {
+    workdir: last('WORKDIR')?.args ?? '/',
+    env,
+    entrypoint: last('ENTRYPOINT')?.json ?? [],
+    cmd: last('CMD')?.json ?? [],
+    user: user ? { uid: Number(user[0]), gid: Number(user[1] ?? user[0]) } : null,
+    appDir,
+    nodeModules: join(PROJECT_ROOT, 'node_modules'),
+    files,
+  };
+}
