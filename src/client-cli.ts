@@ -144,7 +144,18 @@ export async function runClient(inv: ClientInvocation, stopped: AbortSignal): Pr
     }
     throw err;
   }
-  const client = new EchoClient(inv.options);
+  // A long-running loop (the client pod) reports certificate reloads in its log;
+  // one-shot commands finish long before a reload could matter.
+  const tlsLog =
+    inv.command === 'loop'
+      ? {
+          info: (obj: object, msg: string) =>
+            print({ time: new Date().toISOString(), event: msg, ...obj }),
+          error: (obj: object, msg: string) =>
+            print({ time: new Date().toISOString(), event: msg, ...obj }),
+        }
+      : undefined;
+  const client = new EchoClient({ ...inv.options, ...(tlsLog ? { tlsLog } : {}) });
   try {
     return await runCommand(client, inv, stopped);
   } catch (err) {

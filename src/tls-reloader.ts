@@ -100,12 +100,13 @@ export class TlsReloader {
       }
       const print = fingerprint(material);
       if (print === this.current) return 'unchanged';
+      const first = this.current === '';
       this.current = print;
       this.lastRejected = null;
       this.onReload(material);
       this.log.info(
         { certificate: describeCertificate(material.leaf), caCount: material.cas.length },
-        'reloaded TLS credentials; new connections use them',
+        first ? 'loaded TLS credentials' : 'reloaded TLS credentials; new connections use them',
       );
       return 'reloaded';
     } finally {

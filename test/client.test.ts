@@ -211,10 +211,15 @@ describe('npm run client', () => {
   it('loops with one JSON line per call and a summary per server', async () => {
     const r = await cli(['loop', '--interval-ms', '0', '--count', '4']);
     expect(r.code).toBe(0);
-    const lines = r.stdout
+    const all = r.stdout
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(all[0]).toMatchObject({
+      event: 'loaded TLS credentials',
+      certificate: { subject: expect.stringContaining('CN=grpc-client') as unknown },
+    });
+    const lines = all.filter((l) => !('event' in l));
     expect(
       lines
         .slice(0, 4)
