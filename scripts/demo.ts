@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateBundle } from '../src/cert-bundle.js';
+import { defaultBundleOptions, generateBundle } from '../src/cert-bundle.js';
 import { EchoClient, type ServingStatus } from '../src/client.js';
 import { loadEchoProto, PROJECT_ROOT } from '../src/proto.js';
 import { killProcess, startServerProcess, type ServerProcess } from '../src/server-process.js';
@@ -63,20 +63,9 @@ async function main(): Promise<void> {
         return certs;
       }
       temp = await mkdtemp(join(tmpdir(), 'grpc-mtls-demo-'));
-      const result = await generateBundle({
-        outDir: temp,
-        k8sDir: null,
-        namespace: 'grpc-mtls',
-        service: 'grpc-server',
-        clusterDomain: 'cluster.local',
-        trustDomain: 'cluster.local',
-        extraDns: [],
-        extraIps: [],
-        keySize: 2048,
-        days: 1,
-        caDays: 1,
-        newCa: true,
-      });
+      const result = await generateBundle(
+        defaultBundleOptions(temp, { days: 1, caDays: 1, newCa: true }),
+      );
       for (const c of result.certificates)
         show(
           `${c.file.replace(`${temp}/`, '')}: ${c.subject}${c.sans ? ` (${c.sans.split(', ').length} SANs)` : ''}`,

@@ -15,6 +15,8 @@ import {
   rolloverInProgress,
 } from './ca-store.js';
 import {
+  DEFAULT_CA_DAYS,
+  DEFAULT_LEAF_DAYS,
   createCa,
   issueLeaf,
   spiffeId,
@@ -46,6 +48,31 @@ export interface BundleOptions {
   caDays: number;
   newCa: boolean;
   now?: Date;
+}
+
+/**
+ * The options `npm run gen-certs` uses by default, for a folder of files only
+ * (no Secrets): what the demo, the soak, the benchmarks and the tests issue.
+ */
+export function defaultBundleOptions(
+  outDir: string,
+  overrides: Partial<BundleOptions> = {},
+): BundleOptions {
+  return {
+    outDir,
+    k8sDir: null,
+    namespace: 'grpc-mtls',
+    service: 'grpc-server',
+    clusterDomain: 'cluster.local',
+    trustDomain: 'cluster.local',
+    extraDns: [],
+    extraIps: [],
+    keySize: 2048,
+    days: DEFAULT_LEAF_DAYS,
+    caDays: DEFAULT_CA_DAYS,
+    newCa: false,
+    ...overrides,
+  };
 }
 
 export interface WrittenCertificate {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { rotateCa } from '../../src/ca-rollover.js';
-import { generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
+import { defaultBundleOptions, generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
 import { EchoClient } from '../../src/client.js';
 import {
   killProcess,
@@ -84,20 +84,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const started = performance.now();
   const work = await mkdtemp(join(tmpdir(), 'grpc-mtls-soak-'));
   const pki = join(work, 'pki');
-  const bundle: BundleOptions = {
-    outDir: pki,
-    k8sDir: null,
-    namespace: 'grpc-mtls',
-    service: 'grpc-server',
-    clusterDomain: 'cluster.local',
-    trustDomain: 'cluster.local',
-    extraDns: [],
-    extraIps: [],
-    keySize: 2048,
-    days: 30,
-    caDays: 60,
-    newCa: false,
-  };
+  const bundle: BundleOptions = defaultBundleOptions(pki, { days: 30, caDays: 60 });
   const volumes = {
     a: new SecretVolume(join(work, 'server-a')),
     b: new SecretVolume(join(work, 'server-b')),

@@ -2,7 +2,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
+import { defaultBundleOptions, generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
 import {
   createCa,
   issueLeaf,
@@ -22,26 +22,7 @@ export async function tempDir(
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
-export function bundleOptions(
-  outDir: string,
-  overrides: Partial<BundleOptions> = {},
-): BundleOptions {
-  return {
-    outDir,
-    k8sDir: null,
-    namespace: NAMESPACE,
-    service: 'grpc-server',
-    clusterDomain: 'cluster.local',
-    trustDomain: 'cluster.local',
-    extraDns: [],
-    extraIps: [],
-    keySize: 2048,
-    days: 90,
-    caDays: 730,
-    newCa: false,
-    ...overrides,
-  };
-}
+export const bundleOptions = defaultBundleOptions;
 
 /** A complete dev PKI (ca, server, client, probe) in `dir`. */
 export async function makePki(dir: string, overrides: Partial<BundleOptions> = {}) {
