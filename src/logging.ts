@@ -2,7 +2,6 @@
 // serial and expiry only; key material never reaches a log line.
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { identityFromPeer } from './identity.js';
 
 export const LOG_LEVELS: readonly LevelWithSilent[] = [
   'trace',
@@ -26,28 +25,21 @@ export function createLogger(level: LevelWithSilent, name: string): Logger {
   });
 }
 
-/**
- * One line per RPC at info (method, caller, status, duration). Installed only
- * when info is enabled, so turning the level down also removes its cost.
- */
-export function rpcLoggingInterceptor(log: Logger): grpc.ServerInterceptor {
-  return (method, call) => {
-    const started = process.hrtime.bigint();
-    return new grpc.ServerInterceptingCall(call, {
-      sendStatus: (status, next) => {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        const caller = identityFromPeer(call.getAuthContext().sslPeerCertificate)?.id ?? 'unknown';
-        log.info(
-          {
-            method: method.path,
-            caller,
-            code: grpc.status[status.code],
-            ms: Math.round(ms * 1000) / 1000,
-          },
-          'rpc',
-        );
-        next(status);
-      },
-    });
-  };
+/** The line each RPC gets at info: method, verified caller, status, duration. */
+export function logRpc(
+  log: Logger,
+  method: string,
+  caller: string | null,
+  code: grpc.status,
+  ms: number,
+): void {
+  log.info(
+    {
+      method,
+      caller: caller ?? 'unknown',
+      code: grpc.status[code],
+      ms: Math.round(ms * 1000) / 1000,
+    },
+    'rpc',
+  );
 }

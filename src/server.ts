@@ -4,17 +4,15 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import type { EventEmitter } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Authorizer } from './authz.js';
 import { echoHandlers } from './echo-service.js';
 import { HealthReporter } from './health.js';
-import { rpcLoggingInterceptor } from './logging.js';
 import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from './proto.js';
 import type { ServerConfig } from './server-config.js';
 import { RotatingServerCredentials } from './tls-credentials.js';
+import { instrumentTlsListeners } from './tls-listeners.js';
 import { TlsReloader } from './tls-reloader.js';
 import {
   EXPIRY_WARNING_DAYS,
@@ -30,7 +28,6 @@ export class BindError extends Error {
 }
 
 const DAY_MS = 86_400_000;
-const HANDSHAKE_LOG_BUDGET = 20;
 
 export class EchoServer {
   readonly health = new HealthReporter([ECHO_SERVICE]);
@@ -60,8 +57,10 @@ export class EchoServer {
         this.leaf = m.leaf;
       },
     );
-    const interceptors = [new Authorizer(config.policy).interceptor(log)];
-    if (log.isLevelEnabled('info')) interceptors.unshift(rpcLoggingInterceptor(log));
+    // Per-RPC lines are written only when info is enabled, so turning the level down removes their cost.
+    const interceptors = [
+      new Authorizer(config.policy).interceptor(log, log.isLevelEnabled('info')),
+    ];
     this.server = new grpc.Server({
       'grpc.keepalive_time_ms': config.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
@@ -105,7 +104,7 @@ export class EchoServer {
   async start(): Promise<{ port: number }> {
     const port = await this.bind(this.config.address);
     if (this.config.unixSocket !== '') await this.bind(`unix://${this.config.unixSocket}`);
-    this.watchHandshakeFailures();
+    instrumentTlsListeners(this.server, this.log);
     this.reloader.start(this.config.reloadIntervalMs);
     this.health.setAll('SERVING');
     this.log.info(
@@ -127,43 +126,6 @@ export class EchoServer {
     this.expiryTimer = setInterval(() => this.checkExpiry(), DAY_MS);
     this.expiryTimer.unref();
     return { port };
-  }
-
-  /**
-   * Logs refused TLS handshakes (no certificate, wrong CA, expired, wrong usage)
-   * as warnings. grpc-js keeps its HTTP/2 servers private, so this reaches into
-   * the field it has held since 1.10; if that changes, the warnings are lost
-   * (and a test notices), the refusals themselves are not.
-   */
-  private watchHandshakeFailures(): void {
-    const servers = (this.server as unknown as { http2Servers?: Map<EventEmitter, unknown> })
-      .http2Servers;
-    if (!(servers instanceof Map)) {
-      this.log.warn('cannot observe TLS handshake failures with this grpc-js version');
-      return;
-    }
-    let windowStart = 0;
-    let inWindow = 0;
-    for (const http2Server of servers.keys()) {
-      http2Server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-        // At most 20 lines a second: a flood of bad handshakes must not become a flood of logs.
-        const now = Date.now();
-        if (now - windowStart > 1000) {
-          if (inWindow > HANDSHAKE_LOG_BUDGET)
-            this.log.warn(
-              { suppressed: inWindow - HANDSHAKE_LOG_BUDGET },
-              'TLS handshake failures not logged',
-            );
-          windowStart = now;
-          inWindow = 0;
-        }
-        if (++inWindow > HANDSHAKE_LOG_BUDGET) return;
-        this.log.warn(
-          { peer: socket.remoteAddress ?? 'unix socket', code: err.code, reason: err.message },
-          'TLS handshake refused',
-        );
-      });
-    }
   }
 
   private checkExpiry(): void {
