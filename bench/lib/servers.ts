@@ -1,0 +1,222 @@
+// The five servers a benchmark compares, each started as its own process (pinned
+// to the server core) on 127.0.0.1:0. Each prints a JSON "serving" line with its
+// address; the time from spawn to that line is its start-up time. After it, the
+// output is only drained: our server logs one line per RPC at info, its
+// production level, and that costs what it costs in production.
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { Built } from './build.js';
+import { spawnTracked, stopTracked, type Pin } from './processes.js';
+
+export const SERVER_NAMES = [
+  'ours',
+  'grpc-js-mtls',
+  'grpc-js-plain',
+  'connect-node',
+  'grpc-go',
+] as const;
+export type ServerName = (typeof SERVER_NAMES)[number];
+
+export const SERVER_LABELS: Record<ServerName, string> = {
+  ours: 'ours (as shipped)',
+  'grpc-js-mtls': 'bare grpc-js, mTLS',
+  'grpc-js-plain': 'bare grpc-js, no TLS',
+  'connect-node': 'connect-node, mTLS',
+  'grpc-go': 'grpc-go, mTLS',
+};
+
+export interface Pki {
+  dir: string;
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+}
+
+export interface ServerSpec {
+  name: ServerName;
+  description: string;
+  command: string[];
+  env: Record<string, string>;
+  /** false for the plaintext baseline: its clients dial without TLS. */
+  tls: boolean;
+  /** Stop with SIGINT first: a profiled Node server writes its profile on exit. */
+  gracefulStop?: boolean;
+}
+
+/** A small, fixed environment: nothing from the caller's shell (LOG_LEVEL, NODE_OPTIONS…) leaks in. */
+function baseEnv(): Record<string, string> {
+  const env: Record<string, string> = { GRPC_ADDRESS: '127.0.0.1:0', SERVER_ID: 'bench' };
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG'])
+    if (process.env[name] !== undefined) env[name] = process.env[name];
+  return env;
+}
+
+/**
+ * The command lines. With `cpuProfDir`, each Node server runs under `node --cpu-prof`
+ * writing into its own folder there, is stopped with SIGINT so that the profile is
+ * written, and ours skips its shutdown drain delay.
+ */
+export function serverSpecs(
+  built: Built,
+  pki: Pki,
+  cpuProfDir: string | null = null,
+): Record<ServerName, ServerSpec> {
+  const tlsEnv = {
+    TLS_CERT_FILE: pki.serverCert,
+    TLS_KEY_FILE: pki.serverKey,
+    TLS_CA_FILE: pki.ca,
+  };
+  const profiled = cpuProfDir !== null;
+  const node = (name: ServerName): string[] =>
+    profiled
+      ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${join(cpuProfDir, name)}`]
+      : [process.execPath];
+  const stopAtOnce: Record<string, string> = profiled
+    ? { SHUTDOWN_DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000' }
+    : {};
+  return {
+    ours: {
+      name: 'ours',
+      description:
+        'node dist/src/bin/server.js (npm run build output, beside proto/ as in the image): mTLS with rotation, authorization, one JSON log line per RPC (LOG_LEVEL=info), health',
+      command: [...node('ours'), built.ours],
+      // The production defaults, stated so that the caller's environment cannot change them.
+      env: { ...baseEnv(), ...tlsEnv, LOG_LEVEL: 'info', ...stopAtOnce },
+      tls: true,
+      gracefulStop: profiled,
+    },
+    'grpc-js-mtls': {
+      name: 'grpc-js-mtls',
+      description:
+        '@grpc/grpc-js Server, createSsl with a required client certificate, defaults otherwise',
+      command: [...node('grpc-js-mtls'), built.grpcJsServer],
+      env: { ...baseEnv(), ...tlsEnv },
+      tls: true,
+      gracefulStop: profiled,
+    },
+    'grpc-js-plain': {
+      name: 'grpc-js-plain',
+      description:
+        '@grpc/grpc-js Server without TLS (createInsecure): the cost of TLS by difference',
+      command: [...node('grpc-js-plain'), built.grpcJsServer, '--insecure-plaintext'],
+      env: baseEnv(),
+      tls: false,
+      gracefulStop: profiled,
+    },
+    'connect-node': {
+      name: 'connect-node',
+      description:
+        '@connectrpc/connect-node (gRPC protocol only) on node:http2 createSecureServer, client certificate required',
+      command: [...node('connect-node'), built.connectServer],
+      env: { ...baseEnv(), ...tlsEnv, ECHO_DESCRIPTOR_FILE: built.echoDescriptor },
+      tls: true,
+      gracefulStop: profiled,
+    },
+    'grpc-go': {
+      name: 'grpc-go',
+      description: 'grpc-go with tls.RequireAndVerifyClientCert (bench/go-server): the upper bound',
+      command: [built.goServer],
+      env: { ...baseEnv(), ...tlsEnv },
+      tls: true,
+    },
+  };
+}
+
+export interface RunningServer {
+  spec: ServerSpec;
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  /** Spawn to "serving" line, as the harness saw it. */
+  startupMs: number;
+  stop: () => Promise<void>;
+}
+
+/** A broken server is found within this; a healthy one serves in well under a second. */
+const START_TIMEOUT_MS = 20_000;
+/** Enough of a failed server's stderr to show why. */
+const STDERR_KEEP = 4096;
+
+export async function startServer(spec: ServerSpec, pin: Pin, cwd: string): Promise<RunningServer> {
+  const started = performance.now();
+  const child = spawnTracked(spec.command, { env: spec.env, cwd, pin });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-STDERR_KEEP)));
+  const stdout = child.stdout!;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      let pending = '';
+      const onData = (chunk: Buffer): void => {
+        pending += chunk.toString();
+        for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          const address = servingAddress(line);
+          if (address === null) continue;
+          // From here on the log is drained unread, as a log shipper would.
+          stdout.off('data', onData);
+          stdout.resume();
+          resolve(Number(/:(\d+)$/.exec(address)?.[1]));
+          return;
+        }
+      };
+      stdout.on('data', onData);
+      child.once('exit', (code, signal) =>
+        reject(
+          new Error(`${spec.name} exited (${code ?? signal}) before serving: ${stderr.trim()}`),
+        ),
+      );
+      child.once('error', (err) =>
+        reject(new Error(`${spec.name} could not start: ${err.message}`, { cause: err })),
+      );
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `${spec.name} did not print "serving" within ${START_TIMEOUT_MS} ms: ${stderr.trim()}`,
+            ),
+          ),
+        START_TIMEOUT_MS,
+      );
+    });
+    const startupMs = performance.now() - started;
+    if (!Number.isInteger(port) || port <= 0) throw new Error(`${spec.name} reported no port`);
+    return {
+      spec,
+      child,
+      pid: child.pid!,
+      port,
+      startupMs,
+      stop: () => stopTracked(child, spec.gracefulStop === true),
+    };
+  } catch (err) {
+    await stopTracked(child);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function servingAddress(line: string): string | null {
+  if (!line.includes('"serving"')) return null;
+  try {
+    const parsed = JSON.parse(line) as { msg?: unknown; address?: unknown };
+    return parsed.msg === 'serving' && typeof parsed.address === 'string' ? parsed.address : null;
+  } catch {
+    return null;
+  }
+}
+
+export function pkiFiles(dir: string): Pki {
+  return {
+    dir,
+    ca: join(dir, 'ca.crt'),
+    serverCert: join(dir, 'server.crt'),
+    serverKey: join(dir, 'server.key'),
+    clientCert: join(dir, 'client.crt'),
+    clientKey: join(dir, 'client.key'),
+  };
+}

@@ -1,0 +1,135 @@
+// `npm run bench` in its smoke form: everything is built, each of the five
+// servers starts and answers every scenario through ghz (and the fresh-connection
+// load), and the result carries every figure. The real benchmark, minutes long,
+// is not part of `npm test`.
+import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONNECT_NODE_PACKAGE, INSTALL } from '../bench/lib/paths.js';
+import type { BenchResult } from '../bench/lib/report.js';
+import { METRIC_NAMES } from '../bench/lib/scenarios.js';
+import { SERVER_LABELS, SERVER_NAMES } from '../bench/lib/servers.js';
+import { median, rotate, roundRatios } from '../bench/lib/stats.js';
+import { spawnTs } from '../src/server-process.js';
+import { tempDir } from './helpers/pki.js';
+import { INSTALL_HINT, REQUIRED, toolPath } from './helpers/tools.js';
+
+/** Why the harness cannot run here; under REQUIRE_INTEROP=1 that is a failure, not a skip. */
+function prerequisites(): string | null {
+  const absent: string[] = [];
+  if (!existsSync(toolPath('ghz'))) absent.push(`ghz is not installed: ${INSTALL_HINT}`);
+  if (spawnSync('go', ['version'], { timeout: 10_000 }).status !== 0)
+    absent.push(`Go is not on PATH: ${INSTALL.go}`);
+  if (!existsSync(CONNECT_NODE_PACKAGE))
+    absent.push(`the bench packages are not installed: run \`${INSTALL.benchPackages}\``);
+  if (absent.length === 0) return null;
+  const reason = absent.join('; ');
+  if (REQUIRED) throw new Error(`REQUIRE_INTEROP=1 but ${reason}`);
+  return reason;
+}
+
+const skipReason = prerequisites();
+
+async function bench(args: string[]) {
+  const child = spawnTs('bench/run.ts', args, {});
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+describe('the benchmark statistics', () => {
+  it('takes the median of an odd and an even number of runs', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNull();
+  });
+
+  it('compares run by run, skipping rounds where either figure is missing', () => {
+    const r = roundRatios([10, 20, null, 30], [5, 40, 7, 10]);
+    expect(r.samples).toEqual([2, 0.5, null, 3]);
+    expect(r).toMatchObject({ median: 2, min: 0.5, max: 3 });
+  });
+
+  it('rotates the order of servers from round to round', () => {
+    expect(rotate(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
+    expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
+    expect(rotate(['a', 'b', 'c'], 4)).toEqual(['b', 'c', 'a']);
+  });
+});
+
+describe('npm run bench options', () => {
+  it('refuses a duration in a smoke run, naming the option', async () => {
+    const r = await bench(['--smoke', '--duration', '5']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--smoke sets its own counts; drop --duration');
+  });
+
+  it('refuses an unknown server, listing the known ones', async () => {
+    const r = await bench(['--servers', 'ours,nginx']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      `--servers: unknown "nginx"; choose from ${SERVER_NAMES.join(', ')}`,
+    );
+  });
+});
+
+describe.skipIf(skipReason !== null)(
+  `npm run bench --smoke${skipReason ? ` (skipped: ${skipReason})` : ''}`,
+  () => {
+    let dir: Awaited<ReturnType<typeof tempDir>>;
+    let run: Awaited<ReturnType<typeof bench>>;
+    let result: BenchResult;
+    let out: string;
+
+    beforeAll(async () => {
+      dir = await tempDir('bench-smoke-');
+      out = join(dir.path, 'result.json');
+      // Bounded by the harness itself: every server start, ghz run and build has its own time limit.
+      run = await bench(['--smoke', '--out', out]);
+      if (run.code === 0) result = JSON.parse(await readFile(out, 'utf8')) as BenchResult;
+    }, 120_000);
+    afterAll(async () => {
+      await dir.remove();
+    });
+
+    it('builds, starts every server and drives each through every scenario', () => {
+      expect(run.code, run.stderr).toBe(0);
+      expect(result.smoke).toBe(true);
+      expect(Object.keys(result.servers).sort()).toEqual([...SERVER_NAMES].sort());
+      for (const name of SERVER_NAMES) expect(result.servers[name]?.problems).toEqual([]);
+    });
+
+    it('writes every figure for every server, and every ratio and target', () => {
+      for (const name of SERVER_NAMES) {
+        const metrics = result.servers[name]!.metrics;
+        for (const metric of METRIC_NAMES) {
+          expect.soft(metrics[metric].median, `${name} ${metric}`).toBeGreaterThan(0);
+          expect.soft(metrics[metric].samples, `${name} ${metric}`).toHaveLength(1);
+        }
+      }
+      expect(Object.keys(result.ratios).sort()).toEqual(
+        ['ours/connect-node', 'ours/grpc-go', 'ours/grpc-js-mtls'].sort(),
+      );
+      for (const ratios of Object.values(result.ratios))
+        for (const metric of METRIC_NAMES) expect(ratios[metric].median).toBeGreaterThan(0);
+      for (const target of result.targets) expect.soft(target.value, target.text).not.toBeNull();
+      expect(result.machine.cores).toBeGreaterThan(0);
+      expect(result.machine.node).toBe(process.version);
+      expect(result.pinning.note).toMatch(/^(pinned with taskset|not pinned: )/);
+    });
+
+    it('prints the Markdown table, also written beside the JSON, with the command to reproduce', async () => {
+      const markdown = await readFile(join(dir.path, 'result.md'), 'utf8');
+      expect(run.stdout).toBe(markdown);
+      for (const name of SERVER_NAMES) expect(markdown).toContain(SERVER_LABELS[name]);
+      expect(markdown).toContain('| unary throughput ≥ 0.95 × bare grpc-js mTLS |');
+      expect(markdown).toContain(`Reproduce: \`npm run bench -- --smoke --out ${out}\``);
+    });
+  },
+);
