@@ -3,6 +3,7 @@
 // (signals, exit codes) rather than an in-process server.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PROJECT_ROOT } from './proto.js';
@@ -108,4 +109,14 @@ export async function killProcess(child: ChildProcess): Promise<void> {
   const gone = once(child, 'exit');
   child.kill('SIGKILL');
   await gone;
+}
+
+/** A loopback port nothing listens on now: bound, then released (for servers that must reuse a port). */
+export async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as { port: number };
+  s.close();
+  await once(s, 'close');
+  return port;
 }

@@ -4,6 +4,7 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceConfig } from '../src/client.js';
+import { freePort } from '../src/server-process.js';
 import * as exit from '../src/exit-codes.js';
 import type { EchoServer } from '../src/server.js';
 import { CLIENT_ID, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
@@ -34,17 +35,6 @@ afterAll(async () => {
   await server.shutdown();
   await dir.remove();
 });
-
-/** A port nothing listens on: bound, then released. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const p = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return p;
-}
 
 describe('the client library', () => {
   it('makes each kind of call with promises and async iterables', async () => {

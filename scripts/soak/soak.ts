@@ -4,7 +4,6 @@
 // restarted in turn. Every call is recorded with the event it ran under.
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,6 +11,7 @@ import { rotateCa } from '../../src/ca-rollover.js';
 import { defaultBundleOptions, generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
 import { EchoClient } from '../../src/client.js';
 import {
+  freePort,
   killProcess,
   startServerProcess,
   type LogLine,
@@ -51,14 +51,6 @@ export interface SoakReport {
 
 const RELOADED = 'reloaded TLS credentials; new connections use them';
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function rssMiB(pid: number | undefined): Promise<number> {
   const { stdout } = await run('ps', ['-o', 'rss=', '-p', String(pid)]);
