@@ -11,6 +11,7 @@ import { identityFromPeer } from './identity.js';
 import { logRpc } from './logging.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
+const HEALTH_PATH_PREFIX = `/${HEALTH_SERVICE}/`;
 
 export interface AuthzPolicy {
   /** Identities (SPIFFE IDs or CNs) allowed to call every non-health service. */
@@ -56,11 +57,6 @@ export function loadPolicyFile(path: string): AuthzPolicy {
   return { allowedIdentities: ids as string[] };
 }
 
-/** `/pkg.Service/Method` → `pkg.Service`. */
-export function serviceOf(path: string): string {
-  return path.slice(1, path.lastIndexOf('/'));
-}
-
 export type Decision =
   { allowed: true; identity: string } | { allowed: false; identity: string | null; reason: string };
 
@@ -79,7 +75,7 @@ export class Authorizer {
         reason: `the client certificate carries no usable identity (one SPIFFE URI SAN or a CN) for ${path}`,
       };
     }
-    if (serviceOf(path) === HEALTH_SERVICE || this.allowed.has(identity))
+    if (path.startsWith(HEALTH_PATH_PREFIX) || this.allowed.has(identity))
       return { allowed: true, identity };
     return {
       allowed: false,
@@ -89,23 +85,21 @@ export class Authorizer {
   }
 
   /**
-   * The one interceptor every call passes: it authorizes and, when `logRpcs`,
-   * writes the call's log line. One layer instead of two: each grpc-js
-   * interceptor layer costs a wrapper object and a hop per event.
+   * The one interceptor every call passes: it authorizes and, when given an
+   * access logger, writes the call's line when its status is sent. One layer
+   * instead of two: each grpc-js interceptor layer costs wrapper objects and a
+   * hop per event.
    */
-  interceptor(log: Logger, logRpcs: boolean): grpc.ServerInterceptor {
+  interceptor(log: Logger, access: Logger | null): grpc.ServerInterceptor {
     return (method, call) => {
-      const started = logRpcs ? performance.now() : 0;
+      const started = access === null ? 0 : performance.now();
       const identity = identityFromPeer(call.getAuthContext().sslPeerCertificate)?.id ?? null;
       const decision = this.decide(method.path, identity);
-      const logged = (code: grpc.status) => {
-        if (logRpcs) logRpc(log, method.path, identity, code, performance.now() - started);
-      };
       if (decision.allowed) {
-        if (!logRpcs) return new grpc.ServerInterceptingCall(call);
+        if (access === null) return new grpc.ServerInterceptingCall(call);
         return new grpc.ServerInterceptingCall(call, {
           sendStatus: (status, next) => {
-            logged(status.code);
+            logRpc(access, method.path, identity, status.code, performance.now() - started);
             next(status);
           },
         });
@@ -121,7 +115,9 @@ export class Authorizer {
         start: (next) => {
           next({
             onReceiveMetadata: () => {
-              logged(code);
+              if (access !== null) {
+                logRpc(access, method.path, identity, code, performance.now() - started);
+              }
               call.sendStatus({ code, details: decision.reason, metadata: new grpc.Metadata() });
             },
             onReceiveMessage: () => {},

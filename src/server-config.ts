@@ -187,10 +187,18 @@ export const SERVER_SETTINGS = {
   logLevel: {
     flag: 'log-level',
     env: 'LOG_LEVEL',
-    help: 'trace|debug|info|warn|error|silent (info logs one line per RPC)',
+    help: 'trace|debug|info|warn|error|silent',
     default: 'info' as LevelWithSilent,
     parse: oneOf(LOG_LEVELS),
     valueName: 'LEVEL',
+  },
+  accessLog: {
+    flag: 'access-log',
+    env: 'ACCESS_LOG',
+    help: 'one info line per RPC (method, caller, status, duration); false turns them off',
+    default: true,
+    parse: boolean,
+    valueName: 'true|false',
   },
 } as const;
 

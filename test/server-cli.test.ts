@@ -46,7 +46,7 @@ describe('npm start', () => {
     }
   });
 
-  it('logs a start-up summary without key material, serves, and exits 0 on SIGTERM after NOT_SERVING', async () => {
+  it('logs a start-up summary without key material, serves, logs the call, and exits 0 on SIGTERM after NOT_SERVING', async () => {
     const s = await startServerProcess({ ...pkiEnv(pki), SHUTDOWN_DRAIN_DELAY_MS: '200' });
     started.push(s);
     const summary = s.lines.find((l) => l.msg === 'serving');
@@ -61,7 +61,12 @@ describe('npm start', () => {
     s.child.kill('SIGTERM');
     await s.waitForLog((l) => l.msg === 'shutting down: NOT_SERVING, draining');
     expect(await s.exited).toBe(0);
+    await s.waitForLog((l) => l.msg === 'stopped');
     expect(s.lines.at(-1)).toMatchObject({ msg: 'stopped', outcome: 'graceful' });
+    // The access line is batched, yet it comes out, and before the lines logged after it.
+    const rpc = s.lines.findIndex((l) => l.msg === 'rpc' && l.code === 'OK');
+    expect(rpc).toBeGreaterThan(-1);
+    expect(rpc).toBeLessThan(s.lines.findIndex((l) => l.msg === 'signal received'));
   });
 
   it('warns when its certificate expires within 7 days', async () => {

@@ -127,6 +127,25 @@ describe('the echo service over mTLS', () => {
     expect(line).toMatchObject({ caller: CLIENT_ID, code: 'OK' });
     expect(typeof line.ms).toBe('number');
   });
+
+  it('writes no per-RPC line with ACCESS_LOG=false, and still warns of denials', async () => {
+    const quiet = await startInProcess(pki, { ACCESS_LOG: 'false' });
+    try {
+      const target = `127.0.0.1:${quiet.port}`;
+      const c = clientFor(pki, target, 'client', { serverName: 'localhost' });
+      const p = clientFor(pki, target, 'probe', { serverName: 'localhost' });
+      clients.push(c, p);
+      // The line would be written before the status is sent, so it would be here by now.
+      await c.echo('not logged');
+      await expect(p.echo('denied')).rejects.toMatchObject({
+        code: grpc.status.PERMISSION_DENIED,
+      });
+      expect(quiet.logs.lines.filter((l) => l.msg === 'rpc')).toEqual([]);
+      expect(quiet.logs.lines.some((l) => l.msg === 'permission denied')).toBe(true);
+    } finally {
+      await quiet.server.shutdown();
+    }
+  });
 });
 
 describe('authorization', () => {

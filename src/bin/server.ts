@@ -1,6 +1,6 @@
 // Entry point of `npm start`: settings, then the server, then signals.
 import * as exit from '../exit-codes.js';
-import { createLogger } from '../logging.js';
+import { createLoggers } from '../logging.js';
 import { UsageError } from '../options.js';
 import { parseServerConfig, serverHelp } from '../server-config.js';
 import { BindError, EchoServer } from '../server.js';
@@ -24,10 +24,10 @@ async function main(): Promise<void> {
     return;
   }
   const { config } = parsed;
-  const log = createLogger(config.logLevel, 'grpc-server');
+  const { log, access } = createLoggers(config.logLevel, 'grpc-server');
   let server: EchoServer;
   try {
-    server = await EchoServer.create(config, log);
+    server = await EchoServer.create(config, log, access);
     await server.start();
   } catch (err) {
     const e = err as Error;

@@ -1,0 +1,165 @@
+// The log output: access lines gathered and written together, every other line
+// at once and in order, nothing lost when the process exits.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLoggers, logRpc } from '../src/logging.js';
+import { LogOutput } from '../src/log-output.js';
+import { PROJECT_ROOT } from '../src/proto.js';
+import { tempDir } from './helpers/pki.js';
+
+/** A target that records each write and can be awaited for the next one. */
+class Recorder {
+  readonly chunks: string[] = [];
+  private waiting: ((chunk: string) => void)[] = [];
+  write(chunk: string): void {
+    this.chunks.push(chunk);
+    for (const resolve of this.waiting.splice(0)) resolve(chunk);
+  }
+  next(): Promise<string> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+}
+
+const outputs: LogOutput[] = [];
+function output(options = { flushMs: 60_000, maxPendingChars: 1_000_000 }) {
+  const target = new Recorder();
+  const out = new LogOutput(target, options);
+  outputs.push(out);
+  return { target, out };
+}
+
+afterAll(() => {
+  for (const out of outputs) out.close();
+});
+
+describe('the log output', () => {
+  it('writes gathered access lines together once the flush interval has passed', async () => {
+    const { target, out } = output({ flushMs: 20, maxPendingChars: 1_000_000 });
+    const written = target.next();
+    out.batched.write('a\n');
+    out.batched.write('b\n');
+    out.batched.write('c\n');
+    expect(target.chunks).toEqual([]);
+    expect(await written).toBe('a\nb\nc\n');
+    expect(target.chunks).toHaveLength(1);
+  });
+
+  it('writes gathered access lines at once when they reach the size limit', () => {
+    const { target, out } = output({ flushMs: 60_000, maxPendingChars: 10 });
+    out.batched.write('12345\n');
+    expect(target.chunks).toEqual([]);
+    out.batched.write('67890\n');
+    expect(target.chunks).toEqual(['12345\n67890\n']);
+  });
+
+  it('writes any other line at once, after the access lines gathered before it', () => {
+    const { target, out } = output();
+    out.batched.write('rpc 1\n');
+    out.batched.write('rpc 2\n');
+    out.immediate.write('warning\n');
+    expect(target.chunks.join('')).toBe('rpc 1\nrpc 2\nwarning\n');
+    out.immediate.write('serving\n');
+    expect(target.chunks.join('')).toBe('rpc 1\nrpc 2\nwarning\nserving\n');
+  });
+
+  it('writes what is gathered when pino flushes', () => {
+    const { target, out } = output();
+    const { log, access } = createLoggers('info', 'test', out);
+    logRpc(access, '/echo.v1.EchoService/Echo', 'spiffe://x/y', 0, 1.23456);
+    expect(target.chunks).toEqual([]);
+    let called = false;
+    log.flush(() => (called = true));
+    expect(called).toBe(true);
+    expect(JSON.parse(target.chunks.join(''))).toMatchObject({ msg: 'rpc', ms: 1.235 });
+  });
+});
+
+describe('the loggers', () => {
+  it('write access lines with method, caller, status and duration, and an ISO time', () => {
+    const { target, out } = output();
+    const { access } = createLoggers('info', 'grpc-server', out);
+    const before = Date.now();
+    logRpc(access, '/echo.v1.EchoService/Echo', null, 7, 0.5);
+    out.flush();
+    const line = JSON.parse(target.chunks.join('')) as Record<string, unknown>;
+    expect(line).toMatchObject({
+      level: 'info',
+      name: 'grpc-server',
+      pid: process.pid,
+      method: '/echo.v1.EchoService/Echo',
+      caller: 'unknown',
+      code: 'PERMISSION_DENIED',
+      ms: 0.5,
+      msg: 'rpc',
+    });
+    const time = Date.parse(String(line.time));
+    expect(new Date(time).toISOString()).toBe(line.time);
+    expect(time).toBeGreaterThanOrEqual(before);
+    expect(time).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('drop fields named like key material from general lines', () => {
+    const { target, out } = output();
+    const { log } = createLoggers('info', 'grpc-server', out);
+    log.info({ key: 'SECRET-1', tls: { privateKey: 'SECRET-2', subject: 'CN=x' } }, 'loaded');
+    const text = target.chunks.join('');
+    expect(text).not.toContain('SECRET');
+    expect(JSON.parse(text)).toMatchObject({ tls: { subject: 'CN=x' }, msg: 'loaded' });
+  });
+
+  it('write nothing below their level, access lines included', () => {
+    const { target, out } = output();
+    const { log, access } = createLoggers('warn', 'grpc-server', out);
+    logRpc(access, '/a.B/C', 'x', 0, 1);
+    log.info('not shown');
+    out.flush();
+    expect(target.chunks).toEqual([]);
+  });
+});
+
+describe('a process that exits with access lines still gathered', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let script: string;
+
+  beforeAll(async () => {
+    dir = await tempDir('log-exit-');
+    script = join(dir.path, 'exit.ts');
+    const module = join(PROJECT_ROOT, 'src', 'log-output.ts');
+    await writeFile(
+      script,
+      [
+        `import { LogOutput } from ${JSON.stringify(module)};`,
+        `const out = new LogOutput(1, { flushMs: 60_000, maxPendingChars: 1_000_000 });`,
+        `out.batched.write('first\\n');`,
+        `out.batched.write('second\\n');`,
+        `if (process.argv[2] === 'throw') throw new Error('boom');`,
+        `process.exit(3);`,
+      ].join('\n'),
+    );
+  });
+  afterAll(async () => {
+    await dir.remove();
+  });
+
+  async function run(arg: string): Promise<{ code: number | null; stdout: string }> {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, arg], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const [code] = (await once(child, 'close')) as [number | null];
+    return { code, stdout };
+  }
+
+  it('writes them on process.exit', async () => {
+    expect(await run('exit')).toEqual({ code: 3, stdout: 'first\nsecond\n' });
+  });
+
+  it('writes them when an uncaught error ends the process', async () => {
+    expect(await run('throw')).toEqual({ code: 1, stdout: 'first\nsecond\n' });
+  });
+});
