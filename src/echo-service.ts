@@ -40,20 +40,35 @@ export function echoHandlers(serverId: string): EchoServiceHandlers {
         return;
       }
       const id = caller(call)?.id ?? '';
+      const next = (sequence: number) => ({ message, server_id: serverId, caller: id, sequence });
       let sent = 0;
-      let timer: NodeJS.Timeout | null = null;
-      const sendNext = (): void => {
+      if (interval === 0) {
+        // As fast as the client reads: write until grpc-js's buffer is full, then wait for it to drain.
+        const writeMore = (): void => {
+          while (sent < count && !call.cancelled) {
+            const more = call.write(next(sent++));
+            if (!more && sent < count) {
+              call.once('drain', writeMore);
+              return;
+            }
+          }
+          if (!call.cancelled) call.end();
+        };
+        writeMore();
+        return;
+      }
+      // One now, then one per interval.
+      let timer: NodeJS.Timeout | undefined;
+      const tick = (): void => {
         if (call.cancelled) return;
-        call.write({ message, server_id: serverId, caller: id, sequence: sent });
-        sent += 1;
-        if (sent >= count) call.end();
-        else if (interval === 0) setImmediate(sendNext);
-        else timer = setTimeout(sendNext, interval);
+        call.write(next(sent++));
+        if (sent < count) return;
+        clearInterval(timer);
+        call.end();
       };
-      call.on('cancelled', () => {
-        if (timer) clearTimeout(timer);
-      });
-      sendNext();
+      tick();
+      if (sent < count) timer = setInterval(tick, interval);
+      call.on('cancelled', () => clearInterval(timer));
     },
 
     ClientStream(call, callback) {

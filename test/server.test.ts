@@ -79,6 +79,17 @@ describe('the echo service over mTLS', () => {
     expect(got).toEqual([0, 1, 2]);
   });
 
+  it('streams every message in order to a client that reads slower than the server writes', async () => {
+    // 1000 × 16 KiB overflows grpc-js's write buffer many times: the server must wait for it to drain.
+    const message = 'x'.repeat(16 * 1024);
+    const got: number[] = [];
+    for await (const r of client().serverStream(message, 1000, 0)) {
+      got.push(r.sequence);
+      if (got.length % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+  });
+
   it('rejects an out-of-range ServerStream with INVALID_ARGUMENT', async () => {
     const consume = async (count: number, interval: number) => {
       for await (const _ of client().serverStream('x', count, interval)) void _;
