@@ -114,7 +114,13 @@ describe.skipIf(skipReason !== null)(
         }
       }
       expect(Object.keys(result.ratios).sort()).toEqual(
-        ['ours/connect-node', 'ours/grpc-go', 'ours/grpc-js-mtls'].sort(),
+        [
+          'ours/connect-node',
+          'ours/grpc-go',
+          'ours/grpc-js-mtls',
+          'ours-no-access-log/grpc-js-mtls',
+          'ours/ours-no-access-log',
+        ].sort(),
       );
       for (const ratios of Object.values(result.ratios))
         for (const metric of METRIC_NAMES) expect(ratios[metric].median).toBeGreaterThan(0);

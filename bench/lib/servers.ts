@@ -1,4 +1,4 @@
-// The five servers a benchmark compares, each started as its own process (pinned
+// The servers a benchmark compares, each started as its own process (pinned
 // to the server core) on 127.0.0.1:0. Each prints a JSON "serving" line with its
 // address; the time from spawn to that line is its start-up time. After it, the
 // output is only drained: our server logs one line per RPC at info, its
@@ -10,6 +10,7 @@ import { spawnTracked, stopTracked, type Pin } from './processes.js';
 
 export const SERVER_NAMES = [
   'ours',
+  'ours-no-access-log',
   'grpc-js-mtls',
   'grpc-js-plain',
   'connect-node',
@@ -19,6 +20,7 @@ export type ServerName = (typeof SERVER_NAMES)[number];
 
 export const SERVER_LABELS: Record<ServerName, string> = {
   ours: 'ours (as shipped)',
+  'ours-no-access-log': 'ours, ACCESS_LOG=false',
   'grpc-js-mtls': 'bare grpc-js, mTLS',
   'grpc-js-plain': 'bare grpc-js, no TLS',
   'connect-node': 'connect-node, mTLS',
@@ -83,7 +85,22 @@ export function serverSpecs(
         'node dist/src/bin/server.js (npm run build output, beside proto/ as in the image): mTLS with rotation, authorization, one JSON log line per RPC (LOG_LEVEL=info), health',
       command: [...node('ours'), built.ours],
       // The production defaults, stated so that the caller's environment cannot change them.
-      env: { ...baseEnv(), ...tlsEnv, LOG_LEVEL: 'info', ...stopAtOnce },
+      env: { ...baseEnv(), ...tlsEnv, LOG_LEVEL: 'info', ACCESS_LOG: 'true', ...stopAtOnce },
+      tls: true,
+      gracefulStop: profiled,
+    },
+    'ours-no-access-log': {
+      name: 'ours-no-access-log',
+      description:
+        'the same build with the per-RPC access line turned off (ACCESS_LOG=false): what that line costs, by difference',
+      command: [...node('ours-no-access-log'), built.ours],
+      env: {
+        ...baseEnv(),
+        ...tlsEnv,
+        LOG_LEVEL: 'info',
+        ACCESS_LOG: 'false',
+        ...stopAtOnce,
+      },
       tls: true,
       gracefulStop: profiled,
     },
