@@ -18,6 +18,27 @@ export interface AuthzPolicy {
   allowedIdentities: string[];
 }
 
+type AuthContext = ReturnType<grpc.ServerInterceptingCallInterface['getAuthContext']>;
+
+/**
+ * Gives the handler the auth context the interceptor already read: grpc-js
+ * would otherwise go back to the socket (through Node's HTTP/2 socket proxy)
+ * for every call to getAuthContext().
+ */
+class AuthorizedCall extends grpc.ServerInterceptingCall {
+  constructor(
+    next: grpc.ServerInterceptingCallInterface,
+    responder: grpc.Responder | undefined,
+    private readonly auth: AuthContext,
+  ) {
+    super(next, responder);
+  }
+
+  override getAuthContext(): AuthContext {
+    return this.auth;
+  }
+}
+
 export class PolicyError extends Error {
   override name = 'PolicyError';
 }
@@ -93,16 +114,21 @@ export class Authorizer {
   interceptor(log: Logger, access: Logger | null): grpc.ServerInterceptor {
     return (method, call) => {
       const started = access === null ? 0 : performance.now();
-      const identity = identityFromPeer(call.getAuthContext().sslPeerCertificate)?.id ?? null;
+      const auth = call.getAuthContext();
+      const identity = identityFromPeer(auth.sslPeerCertificate)?.id ?? null;
       const decision = this.decide(method.path, identity);
       if (decision.allowed) {
-        if (access === null) return new grpc.ServerInterceptingCall(call);
-        return new grpc.ServerInterceptingCall(call, {
-          sendStatus: (status, next) => {
-            logRpc(access, method.path, identity, status.code, performance.now() - started);
-            next(status);
+        if (access === null) return new AuthorizedCall(call, undefined, auth);
+        return new AuthorizedCall(
+          call,
+          {
+            sendStatus: (status, next) => {
+              logRpc(access, method.path, identity, status.code, performance.now() - started);
+              next(status);
+            },
           },
-        });
+          auth,
+        );
       }
       log.warn(
         { method: method.path, caller: decision.identity, peer: call.getPeer() },
