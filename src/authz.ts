@@ -123,8 +123,9 @@ export class Authorizer {
           call,
           {
             sendStatus: (status, next) => {
-              logRpc(access, method.path, identity, status.code, performance.now() - started);
-              next(status);
+              const ms = performance.now() - started;
+              next(status); // the response first, then the line
+              logRpc(access, method.path, identity, status.code, ms);
             },
           },
           auth,

@@ -4,9 +4,11 @@
 // system call per RPC was the largest single cost the benchmark found.
 //
 // Order is kept: any other line first writes out the gathered access lines.
-// Gathered lines wait at most `flushMs` or until `maxPendingChars` have built
-// up, and are written when the process exits (also after an uncaught error).
-// Only SIGKILL can lose them: at most `flushMs` worth of access lines.
+// Gathered lines wait at most `flushMs`, or until `maxPendingChars` have built
+// up and the current turn of the event loop has ended (so the write never sits
+// between an RPC and its response), and are written when the process exits
+// (also after an uncaught error). Only SIGKILL can lose them: at most `flushMs`
+// worth of access lines.
 import { pino } from 'pino';
 
 export interface LogSink {
@@ -18,7 +20,7 @@ export interface LogSink {
 export interface LogOutputOptions {
   /** How long an access line may wait before it is written. */
   flushMs: number;
-  /** Written at once when this much is pending (characters, about bytes). */
+  /** Written at the end of the event loop's turn when this much is pending (characters, about bytes). */
   maxPendingChars: number;
 }
 
@@ -32,7 +34,8 @@ export class LogOutput {
   private pending: string[] = [];
   private pendingChars = 0;
   private timer: NodeJS.Timeout | null = null;
-  private readonly flushOnExit = () => this.flush();
+  private soon: NodeJS.Immediate | null = null;
+  private readonly flushNow = () => this.flush();
   private readonly writeOut: (chunk: string) => void;
 
   /**
@@ -59,14 +62,15 @@ export class LogOutput {
       write: (line) => this.gather(line),
       flush: (cb) => this.flushThen(cb),
     };
-    process.on('exit', this.flushOnExit);
+    process.on('exit', this.flushNow);
   }
 
   private gather(line: string): void {
     this.pending.push(line);
     this.pendingChars += line.length;
-    if (this.pendingChars >= this.options.maxPendingChars) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), this.options.flushMs).unref();
+    if (this.pendingChars >= this.options.maxPendingChars)
+      this.soon ??= setImmediate(this.flushNow);
+    else this.timer ??= setTimeout(this.flushNow, this.options.flushMs).unref();
   }
 
   private flushThen(cb?: (err?: Error) => void): void {
@@ -79,6 +83,10 @@ export class LogOutput {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    if (this.soon !== null) {
+      clearImmediate(this.soon);
+      this.soon = null;
+    }
     if (this.pending.length === 0) return;
     const chunk = this.pending.join('');
     this.pending = [];
@@ -89,6 +97,6 @@ export class LogOutput {
   /** Writes what is pending and stops listening for exit (for tests and short-lived loggers). */
   close(): void {
     this.flush();
-    process.off('exit', this.flushOnExit);
+    process.off('exit', this.flushNow);
   }
 }

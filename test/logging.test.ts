@@ -47,12 +47,15 @@ describe('the log output', () => {
     expect(target.chunks).toHaveLength(1);
   });
 
-  it('writes gathered access lines at once when they reach the size limit', () => {
+  it('writes gathered access lines at the end of the turn in which they reach the size limit', async () => {
     const { target, out } = output({ flushMs: 60_000, maxPendingChars: 10 });
+    const written = target.next();
     out.batched.write('12345\n');
-    expect(target.chunks).toEqual([]);
     out.batched.write('67890\n');
-    expect(target.chunks).toEqual(['12345\n67890\n']);
+    out.batched.write('abc\n');
+    // Not in the middle of the turn, where it would delay the response being sent.
+    expect(target.chunks).toEqual([]);
+    expect(await written).toBe('12345\n67890\nabc\n');
   });
 
   it('writes any other line at once, after the access lines gathered before it', () => {

@@ -146,7 +146,7 @@ describe('the echo service over mTLS', () => {
       const c = clientFor(pki, target, 'client', { serverName: 'localhost' });
       const p = clientFor(pki, target, 'probe', { serverName: 'localhost' });
       clients.push(c, p);
-      // The line would be written before the status is sent, so it would be here by now.
+      // The line would be written in the turn that sends the status, so it would be here by now.
       await c.echo('not logged');
       await expect(p.echo('denied')).rejects.toMatchObject({
         code: grpc.status.PERMISSION_DENIED,
