@@ -40,3 +40,6 @@ export const DEADLINE_EXCEEDED = 16;
 export const RPC_FAILED = 17;
 /** `health`: the service is not SERVING. */
 export const NOT_SERVING = 18;
+
+// The server, on a second SIGINT or SIGTERM during shutdown, exits with 128 +
+// the signal's number (130, 143), as a shell reports a death by that signal.

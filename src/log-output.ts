@@ -7,8 +7,9 @@
 // Gathered lines wait at most `flushMs`, or until `maxPendingChars` have built
 // up and the current turn of the event loop has ended (so the write never sits
 // between an RPC and its response), and are written when the process exits
-// (also after an uncaught error). Only SIGKILL can lose them: at most `flushMs`
-// worth of access lines.
+// through Node (process.exit, the end of the event loop, an uncaught error).
+// A death that skips Node's exit handlers (SIGKILL, V8 running out of memory)
+// loses at most `flushMs` worth of access lines.
 import { pino } from 'pino';
 
 export interface LogSink {
@@ -25,6 +26,9 @@ export interface LogOutputOptions {
 }
 
 export const DEFAULT_LOG_OUTPUT: LogOutputOptions = { flushMs: 200, maxPendingChars: 16_384 };
+
+/** Output a failing file descriptor may hold back before lines are dropped, so memory stays bounded. */
+const MAX_HELD_BYTES = 8 * 1024 * 1024;
 
 export class LogOutput {
   /** For lines that must appear now: start-up, warnings, errors, shutdown. */
@@ -46,10 +50,25 @@ export class LogOutput {
     target: number | { write(chunk: string): unknown },
     private readonly options: LogOutputOptions = DEFAULT_LOG_OUTPUT,
   ) {
-    // sonic-boom (pino's own writer) copes with partial writes, EAGAIN on a
-    // full pipe and a closed reader (EPIPE); synchronous so exit loses nothing.
-    const out =
-      typeof target === 'number' ? pino.destination({ dest: target, sync: true }) : target;
+    let out: { write(chunk: string): unknown };
+    if (typeof target !== 'number') out = target;
+    else {
+      // sonic-boom, pino's writer: synchronous (so exit loses nothing), copes with
+      // partial writes and EAGAIN on a full pipe, holds output back while writes
+      // fail (up to maxLength, then drops it); pino's wrapper goes quiet on EPIPE.
+      const fd = pino.destination({ dest: target, sync: true, maxLength: MAX_HELD_BYTES });
+      // Any other write error (ENOSPC, EIO) would otherwise be thrown from a
+      // timer and end the process: say it once on stderr and keep serving.
+      let reported = false;
+      fd.on('error', (err: NodeJS.ErrnoException) => {
+        if (reported) return;
+        reported = true;
+        process.stderr.write(
+          `log output: cannot write to file descriptor ${target} (${err.code ?? err.message}); log lines are held back, then dropped, until writing works again\n`,
+        );
+      });
+      out = fd;
+    }
     this.writeOut = (chunk) => void out.write(chunk);
     this.immediate = {
       write: (line) => {

@@ -55,10 +55,13 @@ function options(level: LevelWithSilent, name: string): LoggerOptions {
  * caller ever pass one; access lines have fixed fields (see logRpc) and skip
  * that pass, which was a third of their cost.
  */
+/** Standard output, opened once however many loggers write to it. */
+let stdoutOutput: LogOutput | undefined;
+
 export function createLoggers(
   level: LevelWithSilent,
   name: string,
-  output = new LogOutput(1),
+  output: LogOutput = (stdoutOutput ??= new LogOutput(1)),
 ): ServerLoggers {
   const log = pino(
     {

@@ -2,9 +2,10 @@
 // at once and in order, nothing lost when the process exits.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { closeSync, openSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLoggers, logRpc } from '../src/logging.js';
 import { LogOutput } from '../src/log-output.js';
 import { PROJECT_ROOT } from '../src/proto.js';
@@ -77,6 +78,31 @@ describe('the log output', () => {
     log.flush(() => (called = true));
     expect(called).toBe(true);
     expect(JSON.parse(target.chunks.join(''))).toMatchObject({ msg: 'rpc', ms: 1.235 });
+  });
+});
+
+describe('the log output on a file descriptor that fails', () => {
+  it('keeps the process going and says so once on stderr', () => {
+    const fd = openSync('/dev/full', 'w'); // every write fails with ENOSPC
+    const said: string[] = [];
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      said.push(String(chunk));
+      return true;
+    });
+    try {
+      const out = new LogOutput(fd);
+      outputs.push(out);
+      for (let i = 0; i < 100; i++) {
+        out.batched.write('access line\n');
+        out.immediate.write('other line\n');
+      }
+      out.flush();
+    } finally {
+      stderr.mockRestore();
+      closeSync(fd);
+    }
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/log output: cannot write to file descriptor \d+ \(ENOSPC\)/);
   });
 });
 

@@ -69,6 +69,20 @@ describe('npm start', () => {
     expect(rpc).toBeLessThan(s.lines.findIndex((l) => l.msg === 'signal received'));
   });
 
+  it('stops at once on a second SIGTERM during the drain, exiting 143 with its access lines written', async () => {
+    const s = await startServerProcess({ ...pkiEnv(pki), SHUTDOWN_DRAIN_DELAY_MS: '30000' });
+    started.push(s);
+    const c = clientFor(pki, `127.0.0.1:${s.port}`, 'client', { serverName: 'localhost' });
+    await c.echo('before the signals');
+    c.close();
+    s.child.kill('SIGTERM');
+    await s.waitForLog((l) => l.msg === 'shutting down: NOT_SERVING, draining');
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(143);
+    await s.waitForLog((l) => l.msg === 'second signal during shutdown: stopping at once');
+    expect(s.lines.some((l) => l.msg === 'rpc' && l.code === 'OK')).toBe(true);
+  });
+
   it('warns when its certificate expires within 7 days', async () => {
     const short = await serverLeaf('short-lived', { days: 5 });
     const s = await startServerProcess({

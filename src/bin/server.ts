@@ -1,4 +1,5 @@
 // Entry point of `npm start`: settings, then the server, then signals.
+import { constants } from 'node:os';
 import * as exit from '../exit-codes.js';
 import { createLoggers } from '../logging.js';
 import { UsageError } from '../options.js';
@@ -43,15 +44,23 @@ async function main(): Promise<void> {
     log.flush();
     fail(code, e.message);
   }
-  const stop = (signal: string) => {
+  let stopping = false;
+  const stop = (signal: 'SIGTERM' | 'SIGINT') => {
+    if (stopping) {
+      // A second signal: stop now, as the default action would, but through
+      // process.exit so that the gathered access lines are written first.
+      log.warn({ signal }, 'second signal during shutdown: stopping at once');
+      process.exit(128 + constants.signals[signal]);
+    }
+    stopping = true;
     log.info({ signal }, 'signal received');
     server.shutdown().then(
       () => process.exit(exit.OK),
       (err: unknown) => fail(exit.UNEXPECTED, `shutdown failed: ${(err as Error).message}`),
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
   // SIGHUP: look for rotated TLS files now instead of at the next poll.
   process.on('SIGHUP', () => void server.reloader.check());
 }
