@@ -107,7 +107,7 @@ export class Authorizer {
 
   /**
    * The one interceptor every call passes: it authorizes and, when given an
-   * access logger, writes the call's line when its status is sent. One layer
+   * access logger, writes the call's line once its status is sent. One layer
    * instead of two: each grpc-js interceptor layer costs wrapper objects and a
    * hop per event.
    */
@@ -119,13 +119,28 @@ export class Authorizer {
       const decision = this.decide(method.path, identity);
       if (decision.allowed) {
         if (access === null) return new AuthorizedCall(call, undefined, auth);
+        let logged = false;
         return new AuthorizedCall(
           call,
           {
+            // A call that grpc-js ends itself (deadline, client cancel, a request
+            // over the size limit) never reaches sendStatus below, but is cancelled.
+            start: (next) => {
+              next({
+                onCancel: () => {
+                  if (logged) return;
+                  logged = true;
+                  const ms = performance.now() - started;
+                  logRpc(access, method.path, identity, endedWithoutStatus(call), ms);
+                },
+              });
+            },
             sendStatus: (status, next) => {
               const ms = performance.now() - started;
+              const first = !logged;
+              logged = true;
               next(status); // the response first, then the line
-              logRpc(access, method.path, identity, status.code, ms);
+              if (first) logRpc(access, method.path, identity, status.code, ms);
             },
           },
           auth,
@@ -142,10 +157,9 @@ export class Authorizer {
         start: (next) => {
           next({
             onReceiveMetadata: () => {
-              if (access !== null) {
-                logRpc(access, method.path, identity, code, performance.now() - started);
-              }
+              const ms = performance.now() - started;
               call.sendStatus({ code, details: decision.reason, metadata: new grpc.Metadata() });
+              if (access !== null) logRpc(access, method.path, identity, code, ms);
             },
             onReceiveMessage: () => {},
             onReceiveHalfClose: () => {},
@@ -155,4 +169,16 @@ export class Authorizer {
       });
     };
   }
+}
+
+/**
+ * The status of a call that grpc-js ended without the interceptor seeing one:
+ * DEADLINE_EXCEEDED once its deadline has passed, otherwise CANCELLED (which
+ * also stands for a request grpc-js refused as over the size limit: interceptors
+ * do not see that status in grpc-js 1.14).
+ */
+function endedWithoutStatus(call: grpc.ServerInterceptingCallInterface): grpc.status {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Date.now() >= at ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
 }

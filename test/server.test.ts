@@ -80,12 +80,12 @@ describe('the echo service over mTLS', () => {
   });
 
   it('streams every message in order to a client that reads slower than the server writes', async () => {
-    // 1000 × 16 KiB overflows grpc-js's write buffer many times: the server must wait for it to drain.
+    // 1000 × 16 KiB, read with pauses, overflows grpc-js's write buffer many times (see units for the waiting itself).
     const message = 'x'.repeat(16 * 1024);
     const got: number[] = [];
     for await (const r of client().serverStream(message, 1000, 0)) {
       got.push(r.sequence);
-      if (got.length % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      if (got.length % 10 === 0) await new Promise((resolve) => setImmediate(resolve));
     }
     expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
@@ -137,6 +137,32 @@ describe('the echo service over mTLS', () => {
     );
     expect(line).toMatchObject({ caller: CLIENT_ID, code: 'OK' });
     expect(typeof line.ms).toBe('number');
+  });
+
+  it('logs a call the client cancels as CANCELLED and one past its deadline as DEADLINE_EXCEEDED', async () => {
+    const method = '/echo.v1.EchoService/ServerStream';
+    // Cancelled by the client after the first of messages a second apart.
+    const cancelled = client().serverStream('cancel me', 5, 1000) as grpc.ClientReadableStream<{
+      sequence: number;
+    }>;
+    cancelled.on('error', () => {});
+    const earlier = logs.lines.length;
+    const newLine = (l: Record<string, unknown>) => logs.lines.indexOf(l) >= earlier;
+    await once(cancelled, 'data');
+    cancelled.cancel();
+    expect(
+      await logs.waitFor((l) => newLine(l) && l.msg === 'rpc' && l.method === method),
+    ).toMatchObject({ code: 'CANCELLED', caller: CLIENT_ID });
+    // Ended by grpc-js when the deadline passes, before the handler finishes.
+    const late = client().serverStream('too slow', 5, 1000, 300);
+    await expect(
+      (async () => {
+        for await (const _ of late) void _;
+      })(),
+    ).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    expect(
+      await logs.waitFor((l) => newLine(l) && l.msg === 'rpc' && l.code === 'DEADLINE_EXCEEDED'),
+    ).toMatchObject({ method, caller: CLIENT_ID });
   });
 
   it('writes no per-RPC line with ACCESS_LOG=false, and still warns of denials', async () => {

@@ -1,12 +1,16 @@
 import * as grpc from '@grpc/grpc-js';
-import { writeFile } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
+import { X509Certificate } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Authorizer, PolicyError, loadPolicyFile } from '../src/authz.js';
 import { parseClientArgs } from '../src/client-config.js';
 import { diagnoseConnection, explainCallError, parseTarget } from '../src/client-errors.js';
 import { runClient } from '../src/client-cli.js';
 import * as exit from '../src/exit-codes.js';
+import { echoHandlers } from '../src/echo-service.js';
 import { parseSubjectAltName } from '../src/identity.js';
 import {
   UsageError,
@@ -130,6 +134,99 @@ describe('authorization policy', () => {
     expect(() => loadPolicyFile(list)).toThrow(/expected \{"allowedIdentities"/);
     const empty = await write('empty.json', JSON.stringify({ allowedIdentities: [''] }));
     expect(() => loadPolicyFile(empty)).toThrow(/list of non-empty strings/);
+  });
+});
+
+describe('the authorization interceptor', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let peer: { raw: Buffer; fingerprint256: string };
+  beforeAll(async () => {
+    dir = await tempDir();
+    await makePki(dir.path);
+    const cert = new X509Certificate(await readFile(join(dir.path, 'client.crt')));
+    peer = { raw: cert.raw, fingerprint256: cert.fingerprint256 };
+  });
+  afterAll(async () => {
+    await dir.remove();
+  });
+
+  it('reads the caller once per call and hands the handler that same auth context', () => {
+    const authz = new Authorizer({ allowedIdentities: [CLIENT_ID] });
+    const auth = { transportSecurityType: 'ssl', sslPeerCertificate: peer };
+    let reads = 0;
+    // Only what the interceptor touches of the next call in the chain.
+    const next = {
+      getAuthContext: () => {
+        reads += 1;
+        return auth;
+      },
+    } as unknown as grpc.ServerInterceptingCallInterface;
+    const method = { path: '/echo.v1.EchoService/Echo' } as grpc.ServerMethodDefinition<
+      unknown,
+      unknown
+    >;
+    const call = authz.interceptor(pino({ level: 'silent' }), null)(method, next);
+    expect(call.getAuthContext()).toBe(auth);
+    expect(call.getAuthContext()).toBe(auth);
+    expect(reads).toBe(1);
+  });
+});
+
+describe('ServerStream', () => {
+  /** A stand-in for grpc-js's writable call: its buffer holds `room` messages until drained. */
+  class FakeStreamCall extends EventEmitter {
+    cancelled = false;
+    ended = false;
+    readonly sequences: number[] = [];
+    private buffered = 0;
+    readonly request: { message: string; count: number; interval_ms: number };
+    constructor(
+      count: number,
+      private readonly room: number,
+    ) {
+      super();
+      this.request = { message: 'm', count, interval_ms: 0 };
+    }
+    getAuthContext() {
+      return {};
+    }
+    write(reply: { sequence: number }): boolean {
+      this.sequences.push(reply.sequence);
+      this.buffered += 1;
+      return this.buffered < this.room;
+    }
+    end(): void {
+      this.ended = true;
+    }
+    drain(): void {
+      this.buffered = 0;
+      this.emit('drain');
+    }
+  }
+  const serverStream = (call: FakeStreamCall) =>
+    (echoHandlers('s').ServerStream as unknown as (c: FakeStreamCall) => void)(call);
+
+  it('writes while the buffer has room and waits for it to drain, never past it', async () => {
+    const call = new FakeStreamCall(40, 16);
+    serverStream(call);
+    // However many turns of the event loop pass, nothing more is written until 'drain'.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(call.sequences).toHaveLength(16);
+    call.drain();
+    expect(call.sequences).toHaveLength(32);
+    expect(call.ended).toBe(false);
+    call.drain();
+    expect(call.sequences).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(call.ended).toBe(true);
+  });
+
+  it('stops writing once the call is cancelled while it waits for room', () => {
+    const call = new FakeStreamCall(40, 16);
+    serverStream(call);
+    call.cancelled = true;
+    call.drain();
+    expect(call.sequences).toHaveLength(16);
+    expect(call.ended).toBe(false);
   });
 });
 
