@@ -16,8 +16,11 @@ export const COMPARISONS = [
   ['ours-no-access-log', 'grpc-js-mtls'],
   ['ours', 'ours-no-access-log'],
 ] as const satisfies readonly (readonly [ServerName, ServerName])[];
-type Pair = (typeof COMPARISONS)[number];
-export type Comparison = `${Pair[0]}/${Pair[1]}`;
+type Named<P> = P extends readonly [infer A extends string, infer B extends string]
+  ? `${A}/${B}`
+  : never;
+/** Exactly the pairs listed above, each as `a/b`. */
+export type Comparison = Named<(typeof COMPARISONS)[number]>;
 
 export interface RunProblem {
   round: number;
@@ -178,7 +181,8 @@ export function computeRatios(
     const first = samples[a];
     const second = samples[b];
     if (!first || !second) continue;
-    out[`${a}/${b}`] = Object.fromEntries(
+    // The pair comes from COMPARISONS, so its name is one of Comparison's.
+    out[`${a}/${b}` as Comparison] = Object.fromEntries(
       METRIC_NAMES.map((m) => [m, roundRatios(first[m], second[m])]),
     ) as Record<MetricName, Summary>;
   }
