@@ -53,6 +53,17 @@ function echoWith(creds: grpc.ChannelCredentials): Promise<grpc.ServiceError | n
   });
 }
 
+/** An Echo over mTLS with a client certificate written by writeLeaf. */
+async function echoWithLeaf(leaf: { certFile: string; keyFile: string }) {
+  return echoWith(
+    grpc.credentials.createSsl(
+      await readFile(join(pki, 'ca.crt')),
+      await readFile(leaf.keyFile),
+      await readFile(leaf.certFile),
+    ),
+  );
+}
+
 beforeAll(async () => {
   dir = await tempDir();
   pki = join(dir.path, 'pki');
@@ -228,13 +239,7 @@ describe('handshakes that are refused', () => {
 
   it('refuses a client certificate from another CA', async () => {
     const leaf = await writeLeaf(dir.path, 'foreign', other, {});
-    const err = await echoWith(
-      grpc.credentials.createSsl(
-        await read('ca.crt'),
-        await readFile(leaf.keyFile),
-        await readFile(leaf.certFile),
-      ),
-    );
+    const err = await echoWithLeaf(leaf);
     expect(err?.code).toBe(grpc.status.UNAVAILABLE);
   });
 
@@ -244,13 +249,7 @@ describe('handshakes that are refused', () => {
       days: 1,
       now: new Date(Date.now() - 10 * 86_400_000),
     });
-    const err = await echoWith(
-      grpc.credentials.createSsl(
-        await read('ca.crt'),
-        await readFile(leaf.keyFile),
-        await readFile(leaf.certFile),
-      ),
-    );
+    const err = await echoWithLeaf(leaf);
     expect(err?.code).toBe(grpc.status.UNAVAILABLE);
   });
 
