@@ -3,6 +3,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { createInterface } from 'node:readline';
 import { EchoClient } from './client.js';
+import { runLoop } from './client-loop.js';
 import type { ClientInvocation } from './client-config.js';
 import { explainCallError } from './client-errors.js';
 import * as exit from './exit-codes.js';
@@ -15,73 +16,6 @@ async function* stdinLines(): AsyncIterable<string> {
   for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
     if (line.trim() !== '') yield line;
   }
-}
-
-/** Echo forever (or --count times), one JSON line per call, then a summary. */
-async function loop(
-  client: EchoClient,
-  inv: ClientInvocation,
-  stopped: AbortSignal,
-): Promise<number> {
-  const perServer: Record<string, number> = {};
-  const failures: Record<string, number> = {};
-  const latencies: number[] = [];
-  let calls = 0;
-  while (!stopped.aborted && (inv.count === 0 || calls < inv.count)) {
-    const seq = calls++;
-    const started = performance.now();
-    try {
-      const res = await client.echo(`loop ${seq}`);
-      const ms = performance.now() - started;
-      latencies.push(ms);
-      perServer[res.server_id] = (perServer[res.server_id] ?? 0) + 1;
-      print({
-        time: new Date().toISOString(),
-        seq,
-        status: 'OK',
-        server: res.server_id,
-        latencyMs: round(ms),
-      });
-    } catch (err) {
-      const e = err as grpc.ServiceError;
-      const code = String(e.code);
-      failures[code] = (failures[code] ?? 0) + 1;
-      print({
-        time: new Date().toISOString(),
-        seq,
-        status: 'FAILED',
-        code: e.code,
-        details: e.details,
-        latencyMs: round(performance.now() - started),
-      });
-    }
-    if (inv.intervalMs > 0 && !stopped.aborted) await sleepUnless(inv.intervalMs, stopped);
-  }
-  const failed = Object.values(failures).reduce((a, b) => a + b, 0);
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) =>
-    round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? 0);
-  print({
-    summary: {
-      calls,
-      ok: calls - failed,
-      failed,
-      perServer,
-      failures,
-      p50Ms: pct(50),
-      p99Ms: pct(99),
-    },
-  });
-  return failed === 0 ? exit.OK : exit.RPC_FAILED;
-}
-
-const round = (ms: number): number => Math.round(ms * 1000) / 1000;
-
-function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
 }
 
 async function runCommand(
@@ -124,7 +58,7 @@ async function runCommand(
       return last === 'SERVING' ? exit.OK : exit.NOT_SERVING;
     }
     case 'loop':
-      return loop(client, inv, stopped);
+      return runLoop(client, inv, stopped, print);
   }
 }
 

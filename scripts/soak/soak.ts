@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { rotateCa } from '../../src/ca-rollover.js';
 import { defaultBundleOptions, generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
 import { EchoClient } from '../../src/client.js';
+import { LatencyHistogram } from '../../src/latency-histogram.js';
 import {
   freePort,
   killProcess,
@@ -55,15 +56,6 @@ const run = promisify(execFile);
 async function rssMiB(pid: number | undefined): Promise<number> {
   const { stdout } = await run('ps', ['-o', 'rss=', '-p', String(pid)]);
   return Math.round(Number(stdout.trim()) / 102.4) / 10;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return (
-    Math.round(
-      (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0) * 1000,
-    ) / 1000
-  );
 }
 
 /** Resolves on the next log line matching `match` that arrives after this call. */
@@ -238,13 +230,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     await Promise.all(inFlight);
 
     const figures = (name: string, rows: typeof records, durationMs: number): PhaseFigures => {
-      const sorted = rows.map((r) => r.ms).sort((x, y) => x - y);
+      const latency = new LatencyHistogram();
+      for (const r of rows) latency.record(r.ms);
       return {
         phase: name,
         calls: rows.length,
         failed: rows.filter((r) => !r.ok).length,
-        p50Ms: percentile(sorted, 50),
-        p99Ms: percentile(sorted, 99),
+        p50Ms: latency.percentileMs(50),
+        p99Ms: latency.percentileMs(99),
         durationMs: Math.round(durationMs),
       };
     };
