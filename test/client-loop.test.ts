@@ -19,6 +19,7 @@ const instantClient: EchoCaller = {
       message,
       server_id: message.endsWith('0') ? 'a' : 'b',
       caller: 'spiffe://test/client',
+      sequence: 0,
     }),
 };
 
@@ -66,7 +67,7 @@ describe('client loop', () => {
     const flaky: EchoCaller = {
       echo: (message) =>
         n++ % 2 === 0
-          ? Promise.resolve({ message, server_id: 'a', caller: 'x' })
+          ? Promise.resolve({ message, server_id: 'a', caller: 'x', sequence: 0 })
           : Promise.reject(Object.assign(new Error('down'), { code: 14, details: 'down' })),
     };
     const lines: Record<string, unknown>[] = [];
