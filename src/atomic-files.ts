@@ -33,9 +33,24 @@ async function writeTemp(file: PendingFile): Promise<string> {
   return tmp;
 }
 
+/** Makes the renames in a folder durable: a rename lives in the folder's own entry. */
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
- * Writes every file, or none: all temporaries are written first and renamed only
- * when all succeeded; on failure the temporaries are removed and targets untouched.
+ * Writes every file, or none, as far as any failure before the renames goes: all
+ * temporaries are written and flushed first, and renamed only when all succeeded;
+ * on failure the temporaries are removed and the targets untouched. Each rename is
+ * atomic, but the set is renamed one file at a time: a crash of the machine in the
+ * few microseconds between two renames leaves some targets new and some old (never
+ * half a file). Readers of the set (the server, the client, gen-certs itself) check
+ * that a key matches its certificate, so a mixed pair is refused, not used.
  */
 export async function writeAllAtomically(files: PendingFile[]): Promise<void> {
   const written: { tmp: string; path: string }[] = [];
@@ -46,4 +61,5 @@ export async function writeAllAtomically(files: PendingFile[]): Promise<void> {
     throw err;
   }
   for (const w of written) await rename(w.tmp, w.path);
+  for (const folder of new Set(written.map((w) => dirname(w.path)))) await syncFolder(folder);
 }
