@@ -15,23 +15,20 @@ import { SERVER_LABELS, SERVER_NAMES } from '../bench/lib/servers.js';
 import { median, rotate, roundRatios } from '../bench/lib/stats.js';
 import { spawnTs } from '../src/server-process.js';
 import { tempDir } from './helpers/pki.js';
-import { INSTALL_HINT, REQUIRED, toolPath } from './helpers/tools.js';
+import { INSTALL_HINT, toolPath } from './helpers/tools.js';
 
-/** Why the harness cannot run here; under REQUIRE_INTEROP=1 that is a failure, not a skip. */
-function prerequisites(): string | null {
+/** Throws, naming the fix, when the harness cannot run here (test/global-setup.ts installs it all). */
+function requirePrerequisites(): void {
   const absent: string[] = [];
   if (!existsSync(toolPath('ghz'))) absent.push(`ghz is not installed: ${INSTALL_HINT}`);
   if (spawnSync('go', ['version'], { timeout: 10_000 }).status !== 0)
     absent.push(`Go is not on PATH: ${INSTALL.go}`);
   if (!existsSync(CONNECT_NODE_PACKAGE))
     absent.push(`the bench packages are not installed: run \`${INSTALL.benchPackages}\``);
-  if (absent.length === 0) return null;
-  const reason = absent.join('; ');
-  if (REQUIRED) throw new Error(`REQUIRE_INTEROP=1 but ${reason}`);
-  return reason;
+  if (absent.length > 0) throw new Error(absent.join('; '));
 }
 
-const skipReason = prerequisites();
+requirePrerequisites();
 
 async function bench(args: string[]) {
   const child = spawnTs('bench/run.ts', args, {});
@@ -79,63 +76,60 @@ describe('npm run bench options', () => {
   });
 });
 
-describe.skipIf(skipReason !== null)(
-  `npm run bench --smoke${skipReason ? ` (skipped: ${skipReason})` : ''}`,
-  () => {
-    let dir: Awaited<ReturnType<typeof tempDir>>;
-    let run: Awaited<ReturnType<typeof bench>>;
-    let result: BenchResult;
-    let out: string;
+describe('npm run bench --smoke', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let run: Awaited<ReturnType<typeof bench>>;
+  let result: BenchResult;
+  let out: string;
 
-    beforeAll(async () => {
-      dir = await tempDir('bench-smoke-');
-      out = join(dir.path, 'result.json');
-      // Bounded by the harness itself: every server start, ghz run and build has its own time limit.
-      run = await bench(['--smoke', '--out', out]);
-      if (run.code === 0) result = JSON.parse(await readFile(out, 'utf8')) as BenchResult;
-    }, 120_000);
-    afterAll(async () => {
-      await dir.remove();
-    });
+  beforeAll(async () => {
+    dir = await tempDir('bench-smoke-');
+    out = join(dir.path, 'result.json');
+    // Bounded by the harness itself: every server start, ghz run and build has its own time limit.
+    run = await bench(['--smoke', '--out', out]);
+    if (run.code === 0) result = JSON.parse(await readFile(out, 'utf8')) as BenchResult;
+  }, 120_000);
+  afterAll(async () => {
+    await dir.remove();
+  });
 
-    it('builds, starts every server and drives each through every scenario', () => {
-      expect(run.code, run.stderr).toBe(0);
-      expect(result.smoke).toBe(true);
-      expect(Object.keys(result.servers).sort()).toEqual([...SERVER_NAMES].sort());
-      for (const name of SERVER_NAMES) expect(result.servers[name]?.problems).toEqual([]);
-    });
+  it('builds, starts every server and drives each through every scenario', () => {
+    expect(run.code, run.stderr).toBe(0);
+    expect(result.smoke).toBe(true);
+    expect(Object.keys(result.servers).sort()).toEqual([...SERVER_NAMES].sort());
+    for (const name of SERVER_NAMES) expect(result.servers[name]?.problems).toEqual([]);
+  });
 
-    it('writes every figure for every server, and every ratio and target', () => {
-      for (const name of SERVER_NAMES) {
-        const metrics = result.servers[name]!.metrics;
-        for (const metric of METRIC_NAMES) {
-          expect.soft(metrics[metric].median, `${name} ${metric}`).toBeGreaterThan(0);
-          expect.soft(metrics[metric].samples, `${name} ${metric}`).toHaveLength(1);
-        }
+  it('writes every figure for every server, and every ratio and target', () => {
+    for (const name of SERVER_NAMES) {
+      const metrics = result.servers[name]!.metrics;
+      for (const metric of METRIC_NAMES) {
+        expect.soft(metrics[metric].median, `${name} ${metric}`).toBeGreaterThan(0);
+        expect.soft(metrics[metric].samples, `${name} ${metric}`).toHaveLength(1);
       }
-      expect(Object.keys(result.ratios).sort()).toEqual(
-        [
-          'ours/connect-node',
-          'ours/grpc-go',
-          'ours/grpc-js-mtls',
-          'ours-no-access-log/grpc-js-mtls',
-          'ours/ours-no-access-log',
-        ].sort(),
-      );
-      for (const ratios of Object.values(result.ratios))
-        for (const metric of METRIC_NAMES) expect(ratios[metric].median).toBeGreaterThan(0);
-      for (const target of result.targets) expect.soft(target.value, target.text).not.toBeNull();
-      expect(result.machine.cores).toBeGreaterThan(0);
-      expect(result.machine.node).toBe(process.version);
-      expect(result.pinning.note).toMatch(/^(pinned with taskset|not pinned: )/);
-    });
+    }
+    expect(Object.keys(result.ratios).sort()).toEqual(
+      [
+        'ours/connect-node',
+        'ours/grpc-go',
+        'ours/grpc-js-mtls',
+        'ours-no-access-log/grpc-js-mtls',
+        'ours/ours-no-access-log',
+      ].sort(),
+    );
+    for (const ratios of Object.values(result.ratios))
+      for (const metric of METRIC_NAMES) expect(ratios[metric].median).toBeGreaterThan(0);
+    for (const target of result.targets) expect.soft(target.value, target.text).not.toBeNull();
+    expect(result.machine.cores).toBeGreaterThan(0);
+    expect(result.machine.node).toBe(process.version);
+    expect(result.pinning.note).toMatch(/^(pinned with taskset|not pinned: )/);
+  });
 
-    it('prints the Markdown table, also written beside the JSON, with the command to reproduce', async () => {
-      const markdown = await readFile(join(dir.path, 'result.md'), 'utf8');
-      expect(run.stdout).toBe(markdown);
-      for (const name of SERVER_NAMES) expect(markdown).toContain(SERVER_LABELS[name]);
-      expect(markdown).toContain('| unary throughput ≥ 0.95 × bare grpc-js mTLS |');
-      expect(markdown).toContain(`Reproduce: \`npm run bench -- --smoke --out ${out}\``);
-    });
-  },
-);
+  it('prints the Markdown table, also written beside the JSON, with the command to reproduce', async () => {
+    const markdown = await readFile(join(dir.path, 'result.md'), 'utf8');
+    expect(run.stdout).toBe(markdown);
+    for (const name of SERVER_NAMES) expect(markdown).toContain(SERVER_LABELS[name]);
+    expect(markdown).toContain('| unary throughput ≥ 0.95 × bare grpc-js mTLS |');
+    expect(markdown).toContain(`Reproduce: \`npm run bench -- --smoke --out ${out}\``);
+  });
+});

@@ -29,13 +29,13 @@ import {
   type Pod,
 } from './helpers/k8s-pods.js';
 import { tempDir } from './helpers/pki.js';
-import { INSTALL_HINT, REQUIRED, missing, toolPath } from './helpers/tools.js';
+import { INSTALL_HINT, REQUIRED, requireTools, toolPath } from './helpers/tools.js';
 
 function unavailable(): string | null {
   const sandbox = podSandboxUnavailable();
   if (sandbox && REQUIRED) throw new Error(`REQUIRE_INTEROP=1 but pods cannot run: ${sandbox}`);
-  // missing() throws by itself under REQUIRE_INTEROP=1.
-  return sandbox ?? missing('grpc-health-probe');
+  requireTools('grpc-health-probe');
+  return sandbox;
 }
 const skipReason = unavailable();
 if (skipReason) console.warn(`k8s pods: skipped: ${skipReason} (the probe: ${INSTALL_HINT})`);

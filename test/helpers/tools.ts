@@ -1,6 +1,5 @@
-// Real peers built by scripts/install-test-tools.sh. Locally a missing tool
-// skips its tests with the install command as the reason; under CI
-// (REQUIRE_INTEROP=1) a missing tool fails, so green CI means the tools ran.
+// Real peers built by scripts/install-test-tools.sh, which test/global-setup.ts runs
+// before the suite: a tool still missing after it is a failure, never a skip.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,13 +15,10 @@ export function toolPath(name: 'grpc-health-probe' | 'grpcurl' | 'ghz' | 'python
     : join(TOOLS_BIN, name);
 }
 
-/** Whether to skip, and why; throws under REQUIRE_INTEROP=1 instead of skipping. */
-export function missing(...names: Parameters<typeof toolPath>[0][]): string | null {
+/** Throws, naming the install command, unless every tool named is installed. */
+export function requireTools(...names: Parameters<typeof toolPath>[0][]): void {
   const absent = names.filter((n) => !existsSync(toolPath(n)));
-  if (absent.length === 0) return null;
-  const reason = `${absent.join(', ')} not installed: ${INSTALL_HINT}`;
-  if (REQUIRED) throw new Error(`REQUIRE_INTEROP=1 but ${reason}`);
-  return reason;
+  if (absent.length > 0) throw new Error(`${absent.join(', ')} not installed: ${INSTALL_HINT}`);
 }
 
 export interface ToolResult {
