@@ -32,6 +32,7 @@ import {
   writeCa,
   writeLeaf,
 } from './helpers/pki.js';
+import { startPresentingServer } from './helpers/refusal.js';
 import { startInProcess } from './helpers/server.js';
 
 describe('settings', () => {
@@ -434,6 +435,31 @@ describe('connection diagnosis', () => {
     expect(
       await diagnoseConnection(opts({ certFile: leaf.certFile, keyFile: leaf.keyFile })),
     ).toMatchObject({ exitCode: exit.CLIENT_CERT_REFUSED });
+  });
+
+  it('names the certificate policy when the server presents a weak certificate', async () => {
+    const leaf = await writeLeaf(
+      dir.path,
+      'diag-weak-server',
+      await loadCa(pki),
+      { usage: 'server', dnsNames: ['localhost'] },
+      { rsaBits: 1024 },
+    );
+    const weak = await startPresentingServer(leaf);
+    try {
+      expect(
+        await diagnoseConnection(
+          opts({ target: `127.0.0.1:${weak.port}`, serverName: 'localhost' }),
+        ),
+      ).toMatchObject({
+        exitCode: exit.SERVER_UNTRUSTED,
+        message: expect.stringContaining(
+          'is refused (the server certificate is refused: RSA key of 1024 bits',
+        ) as unknown,
+      });
+    } finally {
+      weak.close();
+    }
   });
 
   it('maps RPC statuses to exit codes', async () => {
