@@ -394,8 +394,9 @@ describe('handshakes that are refused', () => {
     const line = await logs.waitFor(
       (l) => logs.lines.indexOf(l) >= from && l.msg === 'TLS handshake refused',
     );
-    expect(line).toMatchObject({ code: 'ERR_SSL_UNSUPPORTED_PROTOCOL' });
-    expect(String(line.reason)).toMatch(/unsupported protocol/);
+    // Node 20's OpenSSL 3.0 names the version; 3.5 (Node 24) sees the old hello as unexpected.
+    expect(String(line.code)).toMatch(/^ERR_SSL_(UNSUPPORTED_PROTOCOL|UNEXPECTED_MESSAGE)$/);
+    expect(String(line.reason)).toMatch(/unsupported protocol|unexpected message/);
   });
 
   it('keeps serving after garbage bytes, a plaintext HTTP/2 request and an HTTP/1.1 request', async () => {
