@@ -4,9 +4,10 @@ import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Authorizer, PolicyError, checkPolicy, loadPolicyFile } from '../src/authz.js';
 import { certificateProblem } from '../src/cert-policy.js';
+import { LogLimiter } from '../src/log-limiter.js';
 import { parseClientArgs } from '../src/client-config.js';
 import { diagnoseConnection, explainCallError, parseTarget } from '../src/client-errors.js';
 import { runClient } from '../src/client-cli.js';
@@ -300,6 +301,37 @@ describe('identity', () => {
         problem: 'the client certificate is refused: RSA key of 1024 bits (at least 2048 required)',
       });
     });
+  });
+});
+
+describe('the log limiter', () => {
+  it('writes 20 lines a second and one summary per second for the rest, with a running total', () => {
+    vi.useFakeTimers();
+    try {
+      const lines: Record<string, unknown>[] = [];
+      const log = pino(
+        { level: 'warn' },
+        { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
+      );
+      const limiter = new LogLimiter(log, 'things not logged');
+      const burst = (n: number) => Array.from({ length: n }, () => limiter.allow()).filter(Boolean);
+      expect(burst(50)).toHaveLength(20);
+      expect(lines).toEqual([]);
+      // The summary comes at the end of the second, with no further line needed to trigger it.
+      vi.advanceTimersByTime(1000);
+      expect(lines).toMatchObject([
+        { msg: 'things not logged', suppressed: 30, suppressedTotal: 30, limitPerSecond: 20 },
+      ]);
+      expect(burst(25)).toHaveLength(20);
+      vi.advanceTimersByTime(1000);
+      expect(lines.at(-1)).toMatchObject({ suppressed: 5, suppressedTotal: 35 });
+      // A quiet second writes nothing.
+      expect(burst(3)).toHaveLength(3);
+      vi.advanceTimersByTime(5000);
+      expect(lines).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
