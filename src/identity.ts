@@ -73,7 +73,12 @@ export function peerOutcome(peer: PeerCertificate | undefined): PeerOutcome {
   const key = peer.fingerprint256;
   const hit = cache.get(key);
   if (hit) return hit;
-  const cert = new X509Certificate(peer.raw);
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(peer.raw);
+  } catch (err) {
+    return { identity: null, problem: `unreadable client certificate: ${(err as Error).message}` };
+  }
   // The handshake refuses these already (tls-listeners.ts); checked again here so
   // that a certificate the policy refuses never authorizes a call, whatever the transport did.
   const problem = certificateProblem(cert);

@@ -72,20 +72,29 @@ function inspect(socket: TLSSocket): Refusal | null {
   if (refusals.has(socket)) return refusals.get(socket) ?? null;
   cachePeerCertificate(socket);
   let refusal: Refusal | null = null;
-  const peer = socket.getPeerCertificate();
-  if (peer.raw !== undefined) {
-    const cert = new X509Certificate(peer.raw);
-    const problem = certificateProblem(cert);
-    const about = {
+  try {
+    const peer = socket.getPeerCertificate();
+    if (peer.raw !== undefined) {
+      const cert = new X509Certificate(peer.raw);
+      const problem = certificateProblem(cert);
+      const about = {
+        peer: peerAddress(socket),
+        subject: cert.subject.replaceAll('\n', ', '),
+        serial: cert.serialNumber,
+      };
+      const verify = verifyError(socket);
+      // Our reason first: for a weak key or signature OpenSSL's says only "UNSPECIFIED".
+      if (problem !== null) refusal = { code: 'CERTIFICATE_POLICY', reason: problem, ...about };
+      else if (verify !== null)
+        refusal = { code: verify.code ?? 'VERIFY_FAILED', reason: verify.message, ...about };
+    }
+  } catch (err) {
+    // Never let a certificate we cannot read throw inside Node's handshake events: refuse it.
+    refusal = {
       peer: peerAddress(socket),
-      subject: cert.subject.replaceAll('\n', ', '),
-      serial: cert.serialNumber,
+      code: 'CERTIFICATE_UNREADABLE',
+      reason: (err as Error).message,
     };
-    const verify = verifyError(socket);
-    // Our reason first: for a weak key or signature OpenSSL's says only "UNSPECIFIED".
-    if (problem !== null) refusal = { code: 'CERTIFICATE_POLICY', reason: problem, ...about };
-    else if (verify !== null)
-      refusal = { code: verify.code ?? 'VERIFY_FAILED', reason: verify.message, ...about };
   }
   refusals.set(socket, refusal);
   return refusal;
