@@ -7,14 +7,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { identityFromPeer } from './identity.js';
+import { SPIFFE_ID, peerOutcome } from './identity.js';
+import { LogLimiter } from './log-limiter.js';
 import { logRpc } from './logging.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
 const HEALTH_PATH_PREFIX = `/${HEALTH_SERVICE}/`;
 
 export interface AuthzPolicy {
-  /** Identities (SPIFFE IDs or CNs) allowed to call every non-health service. */
+  /** SPIFFE IDs allowed to call every non-health service. */
   allowedIdentities: string[];
 }
 
@@ -75,7 +76,22 @@ export function loadPolicyFile(path: string): AuthzPolicy {
       `AUTHZ_POLICY_FILE (${path}): allowedIdentities must be a list of non-empty strings; ${shape}`,
     );
   }
-  return { allowedIdentities: ids as string[] };
+  return checkPolicy({ allowedIdentities: ids as string[] }, `AUTHZ_POLICY_FILE (${path})`);
+}
+
+/**
+ * Refuses an entry that is not a SPIFFE ID: identities come only from URI SANs
+ * (identity.ts), so a CN or a typo in the policy would silently match nobody.
+ */
+export function checkPolicy(policy: AuthzPolicy, label: string): AuthzPolicy {
+  for (const id of policy.allowedIdentities) {
+    if (!SPIFFE_ID.test(id)) {
+      throw new PolicyError(
+        `${label}: ${JSON.stringify(id)} is not a SPIFFE ID (spiffe://trust-domain/path); identities come only from the certificate's URI SAN, never its CN`,
+      );
+    }
+  }
+  return policy;
 }
 
 export type Decision =
@@ -88,12 +104,13 @@ export class Authorizer {
     this.allowed = new Set(policy.allowedIdentities);
   }
 
-  decide(path: string, identity: string | null): Decision {
+  /** `problem` says why a caller without an identity has none (identity.ts). */
+  decide(path: string, identity: string | null, problem?: string): Decision {
     if (identity === null) {
       return {
         allowed: false,
         identity,
-        reason: `the client certificate carries no usable identity (one SPIFFE URI SAN or a CN) for ${path}`,
+        reason: `${problem ?? 'the client certificate carries no usable identity'}; refused ${path}`,
       };
     }
     if (path.startsWith(HEALTH_PATH_PREFIX) || this.allowed.has(identity))
@@ -112,11 +129,14 @@ export class Authorizer {
    * hop per event.
    */
   interceptor(log: Logger, access: Logger | null): grpc.ServerInterceptor {
+    // Any caller of our CA can be denied at will: its warnings are rate-limited.
+    const denials = new LogLimiter(log, 'permission denials not logged');
     return (method, call) => {
       const started = access === null ? 0 : performance.now();
       const auth = call.getAuthContext();
-      const identity = identityFromPeer(auth.sslPeerCertificate)?.id ?? null;
-      const decision = this.decide(method.path, identity);
+      const outcome = peerOutcome(auth.sslPeerCertificate);
+      const identity = outcome.identity?.id ?? null;
+      const decision = this.decide(method.path, identity, outcome.problem ?? undefined);
       if (decision.allowed) {
         if (access === null) return new AuthorizedCall(call, undefined, auth);
         let logged = false;
@@ -146,10 +166,17 @@ export class Authorizer {
           auth,
         );
       }
-      log.warn(
-        { method: method.path, caller: decision.identity, peer: call.getPeer() },
-        'permission denied',
-      );
+      if (denials.allow()) {
+        log.warn(
+          {
+            method: method.path,
+            caller: decision.identity,
+            peer: call.getPeer(),
+            reason: decision.reason,
+          },
+          'permission denied',
+        );
+      }
       const code =
         decision.identity === null ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED;
       // Answer before reading the request: a denied caller gets nothing processed.

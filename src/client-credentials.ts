@@ -3,6 +3,9 @@
 // client half of a CA rollover). grpc-js waits for the first certificates
 // before it connects, so nothing races the initial load.
 import * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { certificateProblem } from './cert-policy.js';
 import type { TlsFiles } from './tls-material.js';
 import { SILENT_LOG, TlsReloader, type ReloadLog } from './tls-reloader.js';
 
@@ -63,8 +66,31 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
   }
 }
 
+/** A server certificate the policy refuses; the message names why. */
+export const SERVER_CERT_POLICY = 'ERR_TLS_SERVER_CERT_POLICY';
+
+/**
+ * Node's host name check, then cert-policy.ts on the server's certificate.
+ * Node calls this only once the chain verified, inside the handshake, and
+ * fails the connection with the error returned. (grpc-js builds the client's
+ * secure context itself and only takes a security level from the environment,
+ * GRPC_SSL_CIPHER_SUITES, so the key and signature checks are made here; OpenSSL
+ * already refuses SHA-1 at Node's default level 1.)
+ */
+export function checkServer(host: string, cert: PeerCertificate): Error | undefined {
+  const mismatch = checkServerIdentity(host, cert);
+  if (mismatch !== undefined) return mismatch;
+  const problem = certificateProblem(new X509Certificate(cert.raw));
+  if (problem === null) return undefined;
+  return Object.assign(new Error(`the server certificate is refused: ${problem}`), {
+    code: SERVER_CERT_POLICY,
+  });
+}
+
 export function reloadingChannelCredentials(
   provider: ReloadingCertificateProvider,
 ): grpc.ChannelCredentials {
-  return grpc.experimental.createCertificateProviderChannelCredentials(provider, provider);
+  return grpc.experimental.createCertificateProviderChannelCredentials(provider, provider, {
+    checkServerIdentity: checkServer,
+  });
 }

@@ -10,6 +10,7 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { SERVER_CERT_POLICY, checkServer } from './client-credentials.js';
 import type { ClientOptions } from './client.js';
 import * as exit from './exit-codes.js';
 
@@ -115,6 +116,8 @@ export async function diagnoseConnection(opts: ClientOptions): Promise<Diagnosis
     ...('path' in where ? { path: where.path } : { host: where.host, port: where.port }),
     // Node checks the certificate against servername, else host: the name gRPC checks too.
     servername: isIP(serverName) ? undefined : serverName,
+    // The same name and certificate-policy check the client library makes.
+    checkServerIdentity: (_host, cert) => checkServer(serverName, cert),
     ca: readFileSync(opts.caFile),
     cert: readFileSync(opts.certFile),
     key: readFileSync(opts.keyFile),
@@ -148,6 +151,13 @@ function classifyTlsError(
     return {
       exitCode: exit.SERVER_UNTRUSTED,
       message: `the server certificate at ${shown} is not signed by a CA in TLS_CA_FILE (${opts.caFile}) (${code}): use the CA bundle that issued the server's certificate`,
+    };
+  }
+  // Ours (client-credentials.ts), or OpenSSL's own refusal of a SHA-1 or MD5 signature or a tiny key.
+  if (code === SERVER_CERT_POLICY || /too weak|too small/.test(error.message)) {
+    return {
+      exitCode: exit.SERVER_UNTRUSTED,
+      message: `the server certificate at ${shown} is refused (${error.message}): the server needs a certificate with an RSA key of at least 2048 bits or an EC key on P-256 or larger, signed with SHA-256 or better, and CA:FALSE`,
     };
   }
   if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {

@@ -47,6 +47,10 @@ export interface LeafSpec {
 
 /** Generates an RSA key pair; node-forge uses Node's native (threaded) generator for this call form. */
 export function generateKeyPair(bits: KeySize): Promise<KeyPair> {
+  return generateRsaKeyPair(bits);
+}
+
+function generateRsaKeyPair(bits: number): Promise<KeyPair> {
   return new Promise((resolve, reject) => {
     pki.rsa.generateKeyPair({ bits, e: 0x10001 }, (err, keys) => {
       if (err) reject(err);
@@ -121,6 +125,27 @@ function altNames(spec: LeafSpec): object[] {
   return names;
 }
 
+/**
+ * Departures from what we issue, so that tests can show peers refusing them.
+ * Nothing outside the tests sets these: gen-certs and the bundle code offer
+ * only KEY_SIZES, SHA-256, CA:FALSE leaves and exactly one SPIFFE URI SAN.
+ */
+export interface UnsafeLeafOptions {
+  /** An RSA key of this many bits instead of the key size asked for (e.g. 1024). */
+  rsaBits?: number;
+  /** Sign with SHA-1 instead of SHA-256. */
+  sha1?: boolean;
+  /** Mark the leaf basicConstraints CA:TRUE. */
+  caTrue?: boolean;
+  /** Leave out the URI SAN: the SPIFFE ID is then only what the CN may say. */
+  noUriSan?: boolean;
+  /**
+   * Certify this public key (a DER SubjectPublicKeyInfo, e.g. an EC key made by
+   * node:crypto) instead of an RSA key; the returned keyPem is then the caller's to supply.
+   */
+  publicKeyDer?: Buffer;
+}
+
 /** A leaf for one workload, signed by the CA: one usage, one SPIFFE ID, SHA-256. */
 export async function issueLeaf(
   ca: { cert: forge.pki.Certificate; privateKey: forge.pki.rsa.PrivateKey },
@@ -128,11 +153,12 @@ export async function issueLeaf(
   keySize: KeySize,
   now: Date = new Date(),
   keys?: KeyPair,
+  unsafe: UnsafeLeafOptions = {},
 ): Promise<IssuedCertificate> {
   if (spec.days < 1 || spec.days > MAX_LEAF_DAYS) {
     throw new RangeError(`leaf lifetime must be 1 to ${MAX_LEAF_DAYS} days, got ${spec.days}`);
   }
-  const pair = keys ?? (await generateKeyPair(keySize));
+  const pair = keys ?? (await generateRsaKeyPair(unsafe.rsaBits ?? keySize));
   const cert = pki.createCertificate();
   cert.publicKey = pair.publicKey;
   cert.serialNumber = randomSerial();
@@ -143,7 +169,7 @@ export async function issueLeaf(
   ]);
   cert.setIssuer(ca.cert.subject.attributes);
   cert.setExtensions([
-    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'basicConstraints', cA: unsafe.caTrue === true, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     spec.usage === 'server'
       ? { name: 'extKeyUsage', serverAuth: true }
@@ -153,10 +179,47 @@ export async function issueLeaf(
       name: 'authorityKeyIdentifier',
       keyIdentifier: ca.cert.generateSubjectKeyIdentifier().getBytes(),
     },
-    { name: 'subjectAltName', altNames: altNames(spec) },
+    ...(unsafe.noUriSan === true ? [] : [{ name: 'subjectAltName', altNames: altNames(spec) }]),
   ]);
-  cert.sign(ca.privateKey, forge.md.sha256.create());
-  return toPem(cert, pair);
+  const md = unsafe.sha1 === true ? forge.md.sha1.create() : forge.md.sha256.create();
+  cert.sign(ca.privateKey, md);
+  if (unsafe.publicKeyDer === undefined) return toPem(cert, pair);
+  return {
+    cert,
+    keys: pair,
+    certPem: resignWithKey(cert, unsafe.publicKeyDer, ca.privateKey, md),
+    keyPem: '',
+  };
+}
+
+/**
+ * The certificate with its SubjectPublicKeyInfo replaced by `spkiDer`, signed
+ * again: node-forge can only encode RSA keys, so a test's EC key goes in here.
+ */
+function resignWithKey(
+  cert: forge.pki.Certificate,
+  spkiDer: Buffer,
+  caKey: forge.pki.rsa.PrivateKey,
+  md: forge.md.MessageDigest,
+): string {
+  const { asn1 } = forge;
+  // Typed by @types/node-forge only as a field the signer sets; the function is public.
+  const tbs = (
+    pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }
+  ).getTBSCertificate(cert);
+  // TBSCertificate: version, serial, signature, issuer, validity, subject, subjectPublicKeyInfo, …
+  (tbs.value as forge.asn1.Asn1[])[6] = asn1.fromDer(spkiDer.toString('binary'));
+  const digest = md.algorithm === 'sha1' ? forge.md.sha1.create() : forge.md.sha256.create();
+  digest.update(asn1.toDer(tbs).getBytes());
+  const signature = caKey.sign(digest);
+  const certificate = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    tbs,
+    // The signatureAlgorithm, as forge wrote it into the TBSCertificate.
+    (tbs.value as forge.asn1.Asn1[])[2] as forge.asn1.Asn1,
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\0${signature}`),
+  ]);
+  // PEM by hand: forge's certificateFromAsn1 would try to read the key as RSA.
+  return forge.pem.encode({ type: 'CERTIFICATE', body: asn1.toDer(certificate).getBytes() });
 }
 
 /** Parses a CA for signing; throws when the key is not RSA (node-forge signs with RSA only). */

@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
-import { loadPolicyFile, type AuthzPolicy } from './authz.js';
+import { checkPolicy, loadPolicyFile, type AuthzPolicy } from './authz.js';
 import { LOG_LEVELS } from './logging.js';
 import {
   UsageError,
@@ -241,7 +241,10 @@ export function parseServerConfig(
     policy =
       policyFile !== ''
         ? loadPolicyFile(policyFile)
-        : { allowedIdentities: [...allowedIdentities] };
+        : checkPolicy(
+            { allowedIdentities: [...allowedIdentities] },
+            'AUTHZ_ALLOWED_IDENTITIES (--allowed-identity)',
+          );
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

@@ -7,6 +7,7 @@
 // checked before the server binds, so the secure context exists from the start.
 import * as grpc from '@grpc/grpc-js';
 import type { SecureContextOptions } from 'node:tls';
+import { SECURE_CIPHERS } from './cert-policy.js';
 import type { TlsMaterial } from './tls-material.js';
 
 export interface CredentialOptions {
@@ -39,5 +40,7 @@ export class RotatingServerCredentials extends grpc.ServerCredentials {
 }
 
 function contextOptions(m: TlsMaterial): SecureContextOptions {
-  return { cert: m.cert, key: m.key, ca: m.ca };
+  // Security level 2 in every context, the rotated ones too: OpenSSL itself then
+  // refuses client keys below RSA 2048 and SHA-1 signatures (cert-policy.ts).
+  return { cert: m.cert, key: m.key, ca: m.ca, ciphers: SECURE_CIPHERS };
 }

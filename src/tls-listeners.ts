@@ -1,6 +1,9 @@
 // What the server adds to grpc-js's TLS listeners:
-//  - refused handshakes (no certificate, wrong CA, expired, wrong usage) are
-//    logged as warnings, at most 20 a second;
+//  - each client certificate is held to cert-policy.ts at the end of the
+//    handshake (key size, signature, CA:TRUE), and refused if it falls short;
+//  - refused handshakes (no certificate, wrong CA, expired, wrong usage, weak
+//    key or signature, CA:TRUE) are logged as warnings naming the reason, at
+//    most 20 a second (log-limiter.ts);
 //  - each connection's peer certificate is read once. grpc-js's getAuthContext()
 //    calls TLSSocket.getPeerCertificate(), which builds the whole object anew on
 //    every call; the authorizer, the RPC log and the handler each ask, and the
@@ -9,16 +12,39 @@
 //    9.2.1), and Node disables it on HTTP/2 sockets, so one read per connection
 //    is the same answer.
 //
+// Naming the reason needs the certificate while the socket still has it. When
+// OpenSSL or Node refuses (a verification error, security level 2), Node
+// destroys the socket before any server event, and reports only "socket hang
+// up" (and "UNSPECIFIED" for a weak key). So the first 'keylog' event of each
+// connection (emitted during every handshake) is used to put a listener in
+// front of Node's own on the socket's 'secure' event, which sees the
+// certificate and the verification result first. The keylog line itself
+// (traffic secrets) is ignored, never kept or logged.
+//
 // grpc-js keeps its HTTP/2 servers private; this reaches into the field it has
-// held since 1.10. If that field changes, both additions are lost (tests notice:
-// the warning test and the benchmark), never the refusals or the identities.
+// held since 1.10. If that field changes, these additions are lost (tests
+// notice: the warning tests and the benchmark), never the refusals: OpenSSL's
+// security level still refuses weak keys and SHA-1, and the authorizer refuses
+// calls from a certificate the policy refuses (authz.ts).
 import type * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { certificateProblem } from './cert-policy.js';
+import { LogLimiter } from './log-limiter.js';
 
-/** A flood of bad handshakes must not become a flood of log lines. */
-const HANDSHAKE_LOG_BUDGET = 20;
+interface Refusal {
+  /** Read while the socket is open: Node forgets it once it destroys a refused socket. */
+  peer: string;
+  code: string;
+  reason: string;
+  subject?: string;
+  serial?: string;
+}
+
+/** What the handshake's end found wrong with a connection, if anything. */
+const refusals = new WeakMap<TLSSocket, Refusal | null>();
 
 function cachePeerCertificate(socket: TLSSocket): void {
   const read = socket.getPeerCertificate.bind(socket) as (
@@ -32,6 +58,48 @@ function cachePeerCertificate(socket: TLSSocket): void {
   }) as TLSSocket['getPeerCertificate'];
 }
 
+const peerAddress = (socket: TLSSocket): string => socket.remoteAddress ?? 'unix socket';
+
+/** Node's own verification result, read as Node itself reads it (TLSWrap.verifyError). */
+function verifyError(socket: TLSSocket): NodeJS.ErrnoException | null {
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => unknown } })._handle;
+  const err = typeof handle?.verifyError === 'function' ? handle.verifyError() : null;
+  return err instanceof Error ? err : null;
+}
+
+/** Holds the peer certificate to the policy once the handshake is done; null when all is well. */
+function inspect(socket: TLSSocket): Refusal | null {
+  if (refusals.has(socket)) return refusals.get(socket) ?? null;
+  cachePeerCertificate(socket);
+  let refusal: Refusal | null = null;
+  try {
+    const peer = socket.getPeerCertificate();
+    if (peer.raw !== undefined) {
+      const cert = new X509Certificate(peer.raw);
+      const problem = certificateProblem(cert);
+      const about = {
+        peer: peerAddress(socket),
+        subject: cert.subject.replaceAll('\n', ', '),
+        serial: cert.serialNumber,
+      };
+      const verify = verifyError(socket);
+      // Our reason first: for a weak key or signature OpenSSL's says only "UNSPECIFIED".
+      if (problem !== null) refusal = { code: 'CERTIFICATE_POLICY', reason: problem, ...about };
+      else if (verify !== null)
+        refusal = { code: verify.code ?? 'VERIFY_FAILED', reason: verify.message, ...about };
+    }
+  } catch (err) {
+    // Never let a certificate we cannot read throw inside Node's handshake events: refuse it.
+    refusal = {
+      peer: peerAddress(socket),
+      code: 'CERTIFICATE_UNREADABLE',
+      reason: (err as Error).message,
+    };
+  }
+  refusals.set(socket, refusal);
+  return refusal;
+}
+
 export function instrumentTlsListeners(server: grpc.Server, log: Logger): void {
   const servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
   if (!(servers instanceof Map)) {
@@ -40,27 +108,31 @@ export function instrumentTlsListeners(server: grpc.Server, log: Logger): void {
     );
     return;
   }
-  let windowStart = 0;
-  let inWindow = 0;
+  const limiter = new LogLimiter(log, 'TLS handshake failures not logged');
+  const warn = (refusal: Refusal) => {
+    if (limiter.allow()) log.warn(refusal, 'TLS handshake refused');
+  };
+  const hooked = new WeakSet<TLSSocket>();
   for (const http2Server of servers.keys()) {
-    http2Server.on('secureConnection', cachePeerCertificate);
+    http2Server.on('keylog', (_line: Buffer, socket: TLSSocket) => {
+      if (hooked.has(socket)) return;
+      hooked.add(socket);
+      socket.prependListener('secure', () => inspect(socket));
+    });
+    http2Server.on('secureConnection', (socket: TLSSocket) => {
+      // Node and OpenSSL accepted it; the policy may not (a CA:TRUE leaf).
+      const refusal = inspect(socket);
+      if (refusal === null) return;
+      warn(refusal);
+      socket.destroy();
+    });
     http2Server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-      const now = Date.now();
-      if (now - windowStart > 1000) {
-        if (inWindow > HANDSHAKE_LOG_BUDGET) {
-          log.warn(
-            { suppressed: inWindow - HANDSHAKE_LOG_BUDGET },
-            'TLS handshake failures not logged',
-          );
-        }
-        windowStart = now;
-        inWindow = 0;
-      }
-      if (++inWindow > HANDSHAKE_LOG_BUDGET) return;
-      log.warn(
-        { peer: socket.remoteAddress ?? 'unix socket', code: err.code, reason: err.message },
-        'TLS handshake refused',
-      );
+      const refusal = refusals.get(socket) ?? {
+        peer: peerAddress(socket),
+        code: err.code ?? 'TLS_ERROR',
+        reason: err.message.trim(),
+      };
+      warn(refusal);
     });
   }
 }

@@ -3,6 +3,7 @@
 // refused rather than served.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { certificateProblem } from './cert-policy.js';
 
 export const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -143,6 +144,13 @@ export async function loadTlsMaterial(
   if (!eku.includes(oid)) {
     throw new TlsInvalidError(
       `${labels.cert} (${files.certFile}) lacks the ${usage === 'server' ? 'serverAuth' : 'clientAuth'} extended key usage; issue a ${usage} certificate`,
+    );
+  }
+  // The policy our peers hold us to (cert-policy.ts): better refused here, by name, than by every peer.
+  const problem = certificateProblem(leaf);
+  if (problem !== null) {
+    throw new TlsInvalidError(
+      `${labels.cert} (${files.certFile}) is refused by the certificate policy: ${problem}; re-issue it with \`npm run gen-certs\``,
     );
   }
   return { cert, key, ca, leaf, cas };

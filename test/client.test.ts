@@ -1,13 +1,15 @@
 import * as grpc from '@grpc/grpc-js';
+import { promises as dnsPromises } from 'node:dns';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serviceConfig } from '../src/client.js';
 import { freePort } from '../src/server-process.js';
 import * as exit from '../src/exit-codes.js';
 import type { EchoServer } from '../src/server.js';
-import { CLIENT_ID, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
+import { CLIENT_ID, loadCa, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
+import { startPresentingServer } from './helpers/refusal.js';
 import {
   clientFor,
   killProcess,
@@ -18,6 +20,7 @@ import {
   type ServerProcess,
 } from './helpers/server.js';
 
+const realLookup = dnsPromises.lookup.bind(dnsPromises);
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let pki: string;
 let server: EchoServer;
@@ -142,12 +145,79 @@ describe('the client library', () => {
     }
   });
 
+  it('refuses a server certificate with a weak key, a SHA-1 signature or CA:TRUE, naming the reason', async () => {
+    const ca = await loadCa(pki);
+    const server = { usage: 'server' as const, dnsNames: ['localhost'] };
+    const cases = [
+      [{ rsaBits: 1024 }, /the server certificate is refused: RSA key of 1024 bits/],
+      [
+        { caTrue: true },
+        /the server certificate is refused: a CA certificate \(basicConstraints CA:TRUE\)/,
+      ],
+      // OpenSSL refuses SHA-1 before our check, in its own words.
+      [{ sha1: true }, /CA signature digest algorithm too weak/],
+    ] as const;
+    // In parallel: each waits out the client's retries.
+    const check = async ([unsafe, reason]: (typeof cases)[number], i: number) => {
+      const leaf = await writeLeaf(dir.path, `weak-server-${i}`, ca, server, unsafe);
+      const weak = await startPresentingServer(leaf);
+      const c = clientFor(pki, `127.0.0.1:${weak.port}`, 'client', {
+        serverName: 'localhost',
+        deadlineMs: 10_000,
+      });
+      try {
+        // UNAVAILABLE once the retries (5 attempts, up to 3 s of backoff) are spent; well within the deadline.
+        const err = await c.echo('x').then(
+          () => null,
+          (e: grpc.ServiceError) => e,
+        );
+        expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+        expect(err?.details).toMatch(reason);
+        expect(weak.streams()).toBe(0);
+      } finally {
+        c.close();
+        weak.close();
+      }
+    };
+    await Promise.all(cases.map(check));
+  });
+
   it('round-robins over every address of a dns:/// name', async () => {
-    const c = clientFor(pki, `dns:///localhost:${port}`);
+    // A name with two addresses, as DNS gives for a headless Service with two ready pods:
+    // 127.0.0.1 and 127.0.0.2 (both loopback), each with its own server on the same port.
+    const name = 'two-replicas.test';
+    const a = await startInProcess(pki, { LOG_LEVEL: 'silent', SERVER_ID: 'replica-1' });
+    const b = await startInProcess(pki, {
+      LOG_LEVEL: 'silent',
+      SERVER_ID: 'replica-2',
+      GRPC_ADDRESS: `127.0.0.2:${a.port}`,
+    });
+    // The system resolver, answering for this one name (grpc-js resolves dns:/// with dns.lookup).
+    const lookup = vi.spyOn(dnsPromises, 'lookup').mockImplementation(((
+      host: string,
+      options: unknown,
+    ) =>
+      host === name
+        ? Promise.resolve([
+            { address: '127.0.0.1', family: 4 },
+            { address: '127.0.0.2', family: 4 },
+          ])
+        : realLookup(host, options as never)) as typeof dnsPromises.lookup);
+    const c = clientFor(pki, `dns:///${name}:${a.port}`, 'client', { serverName: 'localhost' });
     try {
-      expect((await c.echo('via dns')).server_id).toBe('test-server');
+      const seen = new Map<string, number>();
+      for (let i = 0; i < 20; i++) {
+        const id = (await c.echo(`call ${i}`)).server_id;
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+      }
+      expect(lookup).toHaveBeenCalledWith(name, expect.anything());
+      // pick_first would send all 20 to one replica.
+      expect([...seen.keys()].sort()).toEqual(['replica-1', 'replica-2']);
+      expect(Math.min(...seen.values())).toBeGreaterThanOrEqual(5);
     } finally {
       c.close();
+      lookup.mockRestore();
+      await Promise.all([a.server.shutdown(), b.server.shutdown()]);
     }
   });
 });

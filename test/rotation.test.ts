@@ -155,6 +155,27 @@ describe('certificate rotation without restart', () => {
     expect(await servedSerial(port, Buffer.from(caPem), pki)).toBe(good);
   });
 
+  it('refuses a rotation to a certificate the certificate policy refuses, naming why', async () => {
+    const good = await servedSerial(port, Buffer.from(caPem), pki);
+    const weak = await writeLeaf(
+      dir.path,
+      'server-weak',
+      await loadCa(pki),
+      { usage: 'server', commonName: 'grpc-server', dnsNames: ['localhost'] },
+      { rsaBits: 1024 },
+    );
+    const refused = logs.waitFor((l) =>
+      String(l.err).includes('is refused by the certificate policy: RSA key of 1024 bits'),
+    );
+    await volume.write({
+      'tls.crt': await readFile(weak.certFile, 'utf8'),
+      'tls.key': await readFile(weak.keyFile, 'utf8'),
+      'ca.crt': caPem,
+    });
+    await refused;
+    expect(await servedSerial(port, Buffer.from(caPem), pki)).toBe(good);
+  });
+
   it('accepts clients of both CAs when the bundle holds the old and the new CA', async () => {
     const newCa = await writeCa(dir.path, 'new-ca');
     const newClient = await writeLeaf(dir.path, 'new-client', newCa, { spiffeId: CLIENT_ID });

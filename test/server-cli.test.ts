@@ -1,11 +1,13 @@
+import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as exit from '../src/exit-codes.js';
 import { SERVER_SETTINGS } from '../src/server-config.js';
 import { loadCa, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
+import { echoOnce, expectHandshakeRefused, presentingCredentials } from './helpers/refusal.js';
 import {
   clientFor,
   killProcess,
@@ -105,13 +107,16 @@ describe('npm start', () => {
       'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-client',
     );
     c.close();
-    const noCert = clientFor(pki, `unix://${socket}`, 'client', {
-      certFile: join(pki, 'ca.crt'),
-      keyFile: join(pki, 'ca.key'),
-      deadlineMs: 1500,
-    });
-    await expect(noCert.echo('x')).rejects.toMatchObject({ code: expect.any(Number) as unknown });
-    noCert.close();
+    // And refuses a caller there that presents no certificate at all.
+    await expectHandshakeRefused(
+      { lines: s.lines, waitFor: s.waitForLog },
+      async () =>
+        echoOnce(`unix://${socket}`, await presentingCredentials({ caFile: join(pki, 'ca.crt') })),
+      {
+        code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE',
+        reason: /peer did not return a certificate/,
+      },
+    );
     await killProcess(s.child);
   });
 });
@@ -184,6 +189,28 @@ describe('npm start refuses to run with bad inputs', () => {
     );
   });
 
+  it('refuses a certificate the certificate policy refuses, naming the reason', async () => {
+    const weak = await writeLeaf(
+      dir.path,
+      'weak-own-server',
+      await loadCa(pki),
+      { usage: 'server', dnsNames: ['localhost'] },
+      { rsaBits: 1024 },
+    );
+    await refusal(
+      { TLS_CERT_FILE: weak.certFile, TLS_KEY_FILE: weak.keyFile },
+      exit.TLS_INVALID,
+      /TLS_CERT_FILE \(.*weak-own-server\.crt\) is refused by the certificate policy: RSA key of 1024 bits/,
+    );
+  });
+
+  it('refuses an allowed identity that is not a SPIFFE ID', () =>
+    refusal(
+      { AUTHZ_ALLOWED_IDENTITIES: 'grpc-client' },
+      exit.USAGE,
+      /AUTHZ_ALLOWED_IDENTITIES \(--allowed-identity\): "grpc-client" is not a SPIFFE ID/,
+    ));
+
   it('refuses a certificate without serverAuth', () =>
     refusal(
       { TLS_CERT_FILE: join(pki, 'client.crt'), TLS_KEY_FILE: join(pki, 'client.key') },
@@ -238,12 +265,23 @@ describe('npm start refuses to run with bad inputs', () => {
     );
     const s = await startServerProcess({ ...pkiEnv(pki), AUTHZ_POLICY_FILE: policy });
     started.push(s);
+    expect(s.lines.find((l) => l.msg === 'serving')).toMatchObject({
+      policy: {
+        source: policy,
+        allowedIdentities: ['spiffe://cluster.local/ns/grpc-mtls/sa/grpc-probe'],
+      },
+    });
     const probe = clientFor(pki, `127.0.0.1:${s.port}`, 'probe', { serverName: 'localhost' });
     expect((await probe.echo('allowed now')).caller).toBe(
       'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-probe',
     );
     probe.close();
-    expect(JSON.parse(await readFile(policy, 'utf8'))).toBeTruthy();
+    // The file replaced the default policy: the default client identity is denied now.
+    const c = clientFor(pki, `127.0.0.1:${s.port}`, 'client', { serverName: 'localhost' });
+    await expect(c.echo('no longer allowed')).rejects.toMatchObject({
+      code: grpc.status.PERMISSION_DENIED,
+    });
+    c.close();
     await killProcess(s.child);
   });
 });

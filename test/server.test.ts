@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EchoClient } from '../src/client.js';
-import { loadEchoProto } from '../src/proto.js';
 import { EchoServer } from '../src/server.js';
 import { parseServerConfig } from '../src/server-config.js';
 import {
@@ -20,6 +19,7 @@ import {
   writeCa,
   writeLeaf,
 } from './helpers/pki.js';
+import { echoOnce, expectHandshakeRefused, presentingCredentials } from './helpers/refusal.js';
 import { LogCapture, clientFor, pkiEnv, startInProcess } from './helpers/server.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -33,35 +33,6 @@ function client(who: 'client' | 'probe' = 'client'): EchoClient {
   const c = clientFor(pki, `127.0.0.1:${port}`, who, { serverName: 'localhost' });
   clients.push(c);
   return c;
-}
-
-/** A raw grpc-js client with any credentials, for handshakes we expect to fail. */
-function rawClient(creds: grpc.ChannelCredentials) {
-  const Ctor = loadEchoProto().echo.v1.EchoService;
-  return new Ctor(`127.0.0.1:${port}`, creds, {
-    'grpc.ssl_target_name_override': 'localhost',
-  });
-}
-
-function echoWith(creds: grpc.ChannelCredentials): Promise<grpc.ServiceError | null> {
-  const c = rawClient(creds);
-  return new Promise((resolve) => {
-    c.Echo({ message: 'x' }, { deadline: Date.now() + 3000 }, (err) => {
-      c.close();
-      resolve(err);
-    });
-  });
-}
-
-/** An Echo over mTLS with a client certificate written by writeLeaf. */
-async function echoWithLeaf(leaf: { certFile: string; keyFile: string }) {
-  return echoWith(
-    grpc.credentials.createSsl(
-      await readFile(join(pki, 'ca.crt')),
-      await readFile(leaf.keyFile),
-      await readFile(leaf.certFile),
-    ),
-  );
 }
 
 beforeAll(async () => {
@@ -225,22 +196,121 @@ describe('authorization', () => {
   });
 });
 
+describe('identities', () => {
+  it('never takes a Common Name for a SPIFFE ID: a certificate without a URI SAN whose CN spells the allowed ID gets nothing', async () => {
+    const spoof = await writeLeaf(
+      dir.path,
+      'cn-spoof',
+      await loadCa(pki),
+      { commonName: CLIENT_ID },
+      { noUriSan: true },
+    );
+    const c = clientFor(pki, `127.0.0.1:${port}`, 'client', {
+      serverName: 'localhost',
+      certFile: spoof.certFile,
+      keyFile: spoof.keyFile,
+    });
+    clients.push(c);
+    const from = logs.lines.length;
+    const noSpiffeId = new RegExp(
+      `^the client certificate carries no SPIFFE ID in a URI SAN \\(its CN "${CLIENT_ID}" is not an identity\\)`,
+    );
+    await expect(c.echo('x')).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+      details: expect.stringMatching(noSpiffeId) as unknown,
+    });
+    await expect(c.whoAmI()).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const warning = await logs.waitFor(
+      (l) =>
+        logs.lines.indexOf(l) >= from &&
+        l.msg === 'permission denied' &&
+        l.method === '/echo.v1.EchoService/WhoAmI',
+    );
+    expect(warning).toMatchObject({ level: 40, caller: null });
+    expect(String(warning.reason)).toMatch(noSpiffeId);
+    // Nothing answered with the spoofed ID, in any line the server wrote.
+    const rpcLines = logs.lines.slice(from).filter((l) => l.msg === 'rpc');
+    expect(rpcLines.length).toBeGreaterThan(0);
+    expect(rpcLines.every((l) => l.caller === 'unknown')).toBe(true);
+  });
+});
+
+describe('permission-denied warnings', () => {
+  it('are rate-limited in a flood of denied calls, with summaries whose counts add up', async () => {
+    const flood = await startInProcess(pki, { ACCESS_LOG: 'false' });
+    const probe = clientFor(pki, `127.0.0.1:${flood.port}`, 'probe', { serverName: 'localhost' });
+    clients.push(probe);
+    const calls = 200;
+    try {
+      await probe.checkHealth(''); // connected: the flood measures denials, not the handshake
+      const started = performance.now();
+      const results = await Promise.allSettled(
+        Array.from({ length: calls }, (_, i) => probe.echo(`denied ${i}`)),
+      );
+      const elapsedMs = performance.now() - started;
+      expect(
+        results.every(
+          (r) =>
+            r.status === 'rejected' &&
+            (r.reason as grpc.ServiceError).code === grpc.status.PERMISSION_DENIED,
+        ),
+      ).toBe(true);
+      const count = () => {
+        const warned = flood.logs.lines.filter((l) => l.msg === 'permission denied').length;
+        const summaries = flood.logs.lines.filter((l) => l.msg === 'permission denials not logged');
+        const suppressed = summaries.reduce((n, l) => n + Number(l.suppressed), 0);
+        return { warned, summaries, suppressed };
+      };
+      // The last window's summary comes when that window ends, without another denial.
+      await flood.logs.waitFor(() => {
+        const { warned, suppressed } = count();
+        return warned + suppressed === calls;
+      });
+      const { warned, summaries, suppressed } = count();
+      expect(suppressed).toBeGreaterThan(0);
+      // At most 20 lines in each second the flood lasted (and the one it began in).
+      expect(warned).toBeLessThanOrEqual(20 * (Math.ceil(elapsedMs / 1000) + 1));
+      expect(summaries.at(-1)).toMatchObject({
+        level: 40,
+        suppressedTotal: suppressed,
+        limitPerSecond: 20,
+      });
+    } finally {
+      await flood.server.shutdown();
+    }
+  });
+});
+
 describe('handshakes that are refused', () => {
-  const read = (f: string) => readFile(join(pki, f));
   let other: Awaited<ReturnType<typeof writeCa>>;
   beforeAll(async () => {
     other = await writeCa(dir.path, 'other-ca');
   });
+  /** An Echo presenting these files, with credentials that check nothing themselves. */
+  const attempt =
+    (files: { certFile?: string; keyFile?: string } = {}, caFile = join(pki, 'ca.crt')) =>
+    async () =>
+      echoOnce(`127.0.0.1:${port}`, await presentingCredentials({ caFile, ...files }));
+  const own = (name: string) => ({
+    certFile: join(pki, `${name}.crt`),
+    keyFile: join(pki, `${name}.key`),
+  });
 
-  it('refuses a client without a certificate', async () => {
-    const err = await echoWith(grpc.credentials.createSsl(await read('ca.crt')));
-    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+  it('refuses a client without a certificate, logging the peer and that none was sent', async () => {
+    const line = await expectHandshakeRefused(logs, attempt(), {
+      code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE',
+      reason: /peer did not return a certificate/,
+    });
+    expect(line.peer).toBe('127.0.0.1');
   });
 
   it('refuses a client certificate from another CA', async () => {
     const leaf = await writeLeaf(dir.path, 'foreign', other, {});
-    const err = await echoWithLeaf(leaf);
-    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+    await expectHandshakeRefused(logs, attempt(leaf), {
+      code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      reason: /unable to verify the first certificate/,
+      commonName: 'foreign',
+    });
   });
 
   it('refuses an expired client certificate', async () => {
@@ -249,29 +319,68 @@ describe('handshakes that are refused', () => {
       days: 1,
       now: new Date(Date.now() - 10 * 86_400_000),
     });
-    const err = await echoWithLeaf(leaf);
-    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+    await expectHandshakeRefused(logs, attempt(leaf), {
+      code: 'CERT_HAS_EXPIRED',
+      reason: /certificate has expired/,
+      commonName: 'expired',
+    });
   });
 
-  it('logs refused handshakes as warnings', async () => {
-    await echoWith(grpc.credentials.createSsl(await read('ca.crt')));
-    const line = await logs.waitFor((l) => l.msg === 'TLS handshake refused');
-    expect(line).toMatchObject({ level: 40, peer: '127.0.0.1' });
-    expect(String(line.reason)).toMatch(/certificate/i);
-  });
+  it('refuses a client certificate without clientAuth', () =>
+    expectHandshakeRefused(logs, attempt(own('server')), {
+      code: 'INVALID_PURPOSE',
+      reason: /unsuitable certificate purpose/,
+      commonName: 'grpc-server',
+    }));
 
-  it('refuses a client certificate without clientAuth', async () => {
-    const err = await echoWith(
-      grpc.credentials.createSsl(
-        await read('ca.crt'),
-        await read('server.key'),
-        await read('server.crt'),
-      ),
+  it('refuses a client certificate with an RSA key of 1024 bits, naming the key', async () => {
+    const leaf = await writeLeaf(
+      dir.path,
+      'rsa-1024',
+      await loadCa(pki),
+      { spiffeId: CLIENT_ID },
+      { rsaBits: 1024 },
     );
-    expect(err?.code).toBe(grpc.status.UNAVAILABLE);
+    const line = await expectHandshakeRefused(logs, attempt(leaf), {
+      code: 'CERTIFICATE_POLICY',
+      reason: /^RSA key of 1024 bits \(at least 2048 required\)$/,
+      commonName: 'rsa-1024',
+    });
+    expect(line.peer).toBe('127.0.0.1');
+  });
+
+  it('refuses a client certificate with a SHA-1 signature, naming the signature', async () => {
+    const leaf = await writeLeaf(
+      dir.path,
+      'sha1-signed',
+      await loadCa(pki),
+      { spiffeId: CLIENT_ID },
+      { sha1: true },
+    );
+    await expectHandshakeRefused(logs, attempt(leaf), {
+      code: 'CERTIFICATE_POLICY',
+      reason: /^SHA-1 signature \(sha1WithRSAEncryption\)$/,
+      commonName: 'sha1-signed',
+    });
+  });
+
+  it('refuses a client leaf marked CA:TRUE, which OpenSSL itself accepts', async () => {
+    const leaf = await writeLeaf(
+      dir.path,
+      'ca-true-client',
+      await loadCa(pki),
+      { spiffeId: CLIENT_ID },
+      { caTrue: true },
+    );
+    await expectHandshakeRefused(logs, attempt(leaf), {
+      code: 'CERTIFICATE_POLICY',
+      reason: /^a CA certificate \(basicConstraints CA:TRUE\), not a leaf$/,
+      commonName: 'ca-true-client',
+    });
   });
 
   it('refuses TLS below 1.2', async () => {
+    const from = logs.lines.length;
     const socket = tlsConnect({
       host: '127.0.0.1',
       port,
@@ -282,6 +391,12 @@ describe('handshakes that are refused', () => {
     const [err] = (await once(socket, 'error')) as [Error];
     expect(err.message).toMatch(/protocol version|no protocols available|unsupported protocol/i);
     socket.destroy();
+    const line = await logs.waitFor(
+      (l) => logs.lines.indexOf(l) >= from && l.msg === 'TLS handshake refused',
+    );
+    // Node 20's OpenSSL 3.0 names the version; 3.5 (Node 24) sees the old hello as unexpected.
+    expect(String(line.code)).toMatch(/^ERR_SSL_(UNSUPPORTED_PROTOCOL|UNEXPECTED_MESSAGE)$/);
+    expect(String(line.reason)).toMatch(/unsupported protocol|unexpected message/);
   });
 
   it('keeps serving after garbage bytes, a plaintext HTTP/2 request and an HTTP/1.1 request', async () => {

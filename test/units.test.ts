@@ -1,17 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Authorizer, PolicyError, loadPolicyFile } from '../src/authz.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Authorizer, PolicyError, checkPolicy, loadPolicyFile } from '../src/authz.js';
+import { certificateProblem } from '../src/cert-policy.js';
+import { LogLimiter } from '../src/log-limiter.js';
 import { parseClientArgs } from '../src/client-config.js';
 import { diagnoseConnection, explainCallError, parseTarget } from '../src/client-errors.js';
 import { runClient } from '../src/client-cli.js';
 import * as exit from '../src/exit-codes.js';
 import { echoHandlers } from '../src/echo-service.js';
-import { parseSubjectAltName } from '../src/identity.js';
+import { identityFromCertificate, parseSubjectAltName, peerOutcome } from '../src/identity.js';
 import {
   UsageError,
   boolean,
@@ -22,7 +24,16 @@ import {
   text,
 } from '../src/options.js';
 import type { EchoServer } from '../src/server.js';
-import { CLIENT_ID, PROBE_ID, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
+import {
+  CLIENT_ID,
+  PROBE_ID,
+  loadCa,
+  makePki,
+  tempDir,
+  writeCa,
+  writeLeaf,
+} from './helpers/pki.js';
+import { startPresentingServer } from './helpers/refusal.js';
 import { startInProcess } from './helpers/server.js';
 
 describe('settings', () => {
@@ -121,9 +132,15 @@ describe('authorization policy', () => {
   });
 
   it('loads a policy file and refuses malformed ones by name', async () => {
+    const ids = ['spiffe://td/ns/a/sa/a', 'spiffe://td/ns/b/sa/b'];
     expect(
-      loadPolicyFile(await write('ok.json', JSON.stringify({ allowedIdentities: ['a', 'b'] }))),
-    ).toEqual({ allowedIdentities: ['a', 'b'] });
+      loadPolicyFile(await write('ok.json', JSON.stringify({ allowedIdentities: ids }))),
+    ).toEqual({ allowedIdentities: ids });
+    // Identities come only from URI SANs: a CN-like entry would match nobody, so it is refused.
+    const cn = await write('cn.json', JSON.stringify({ allowedIdentities: ['grpc-client'] }));
+    expect(() => loadPolicyFile(cn)).toThrow(
+      /AUTHZ_POLICY_FILE \(.*cn\.json\): "grpc-client" is not a SPIFFE ID/,
+    );
     expect(() => loadPolicyFile(join(dir.path, 'missing.json'))).toThrow(
       /AUTHZ_POLICY_FILE \(.*missing\.json\) cannot be read/,
     );
@@ -243,6 +260,134 @@ describe('identity', () => {
     ]);
     expect(parseSubjectAltName('')).toEqual([]);
   });
+
+  describe('from certificates of our CA', () => {
+    let dir: Awaited<ReturnType<typeof tempDir>>;
+    let ca: Awaited<ReturnType<typeof loadCa>>;
+    beforeAll(async () => {
+      dir = await tempDir();
+      await makePki(dir.path);
+      ca = await loadCa(dir.path);
+    });
+    afterAll(() => dir.remove());
+    const cert = async (
+      name: string,
+      spec: Parameters<typeof writeLeaf>[3],
+      unsafe: Parameters<typeof writeLeaf>[4] = {},
+    ) =>
+      new X509Certificate(
+        await readFile((await writeLeaf(dir.path, name, ca, spec, unsafe)).certFile),
+      );
+
+    it('takes the SPIFFE ID from the URI SAN, and never a Common Name', async () => {
+      expect(identityFromCertificate(await cert('svid', { spiffeId: CLIENT_ID }))).toMatchObject({
+        id: CLIENT_ID,
+        spiffeId: CLIENT_ID,
+        commonName: 'svid',
+      });
+      // A CN that spells a SPIFFE ID, and a plain CN: neither is an identity.
+      for (const commonName of [CLIENT_ID, 'grpc-client']) {
+        const noSan = await cert('no-san', { commonName }, { noUriSan: true });
+        expect(identityFromCertificate(noSan)).toBeNull();
+      }
+      const upper = await cert('upper', { spiffeId: CLIENT_ID.replace('spiffe', 'SPIFFE') });
+      expect(identityFromCertificate(upper)).toBeNull();
+    });
+
+    it('gives no identity to a certificate the policy refuses, and says why', async () => {
+      const weak = await cert('weak', { spiffeId: CLIENT_ID }, { rsaBits: 1024 });
+      expect(peerOutcome({ raw: weak.raw, fingerprint256: weak.fingerprint256 } as never)).toEqual({
+        identity: null,
+        problem: 'the client certificate is refused: RSA key of 1024 bits (at least 2048 required)',
+      });
+    });
+  });
+});
+
+describe('the log limiter', () => {
+  it('writes 20 lines a second and one summary per second for the rest, with a running total', () => {
+    vi.useFakeTimers();
+    try {
+      const lines: Record<string, unknown>[] = [];
+      const log = pino(
+        { level: 'warn' },
+        { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) },
+      );
+      const limiter = new LogLimiter(log, 'things not logged');
+      const burst = (n: number) => Array.from({ length: n }, () => limiter.allow()).filter(Boolean);
+      expect(burst(50)).toHaveLength(20);
+      expect(lines).toEqual([]);
+      // The summary comes at the end of the second, with no further line needed to trigger it.
+      vi.advanceTimersByTime(1000);
+      expect(lines).toMatchObject([
+        { msg: 'things not logged', suppressed: 30, suppressedTotal: 30, limitPerSecond: 20 },
+      ]);
+      expect(burst(25)).toHaveLength(20);
+      vi.advanceTimersByTime(1000);
+      expect(lines.at(-1)).toMatchObject({ suppressed: 5, suppressedTotal: 35 });
+      // A quiet second writes nothing.
+      expect(burst(3)).toHaveLength(3);
+      vi.advanceTimersByTime(5000);
+      expect(lines).toHaveLength(2);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe('the certificate policy', () => {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  let ca: Awaited<ReturnType<typeof loadCa>>;
+  beforeAll(async () => {
+    dir = await tempDir();
+    await makePki(dir.path);
+    ca = await loadCa(dir.path);
+  });
+  afterAll(() => dir.remove());
+  const problem = async (name: string, unsafe: Parameters<typeof writeLeaf>[4]) =>
+    certificateProblem(
+      new X509Certificate(
+        await readFile((await writeLeaf(dir.path, name, ca, {}, unsafe)).certFile),
+      ),
+    );
+  const ecKey = (namedCurve: string) => ({
+    publicKeyDer: generateKeyPairSync('ec', { namedCurve }).publicKey.export({
+      type: 'spki',
+      format: 'der',
+    }),
+  });
+
+  it('accepts what gen-certs issues: RSA 2048, SHA-256, CA:FALSE; and EC P-256', async () => {
+    expect(
+      certificateProblem(new X509Certificate(await readFile(join(dir.path, 'client.crt')))),
+    ).toBeNull();
+    expect(await problem('p256', ecKey('prime256v1'))).toBeNull();
+  });
+
+  it('names each weakness: small RSA and EC keys, SHA-1, CA:TRUE', async () => {
+    expect(await problem('rsa1024', { rsaBits: 1024 })).toBe(
+      'RSA key of 1024 bits (at least 2048 required)',
+    );
+    expect(await problem('p224', ecKey('secp224r1'))).toBe(
+      'EC key on secp224r1 (P-256, P-384 or P-521 required)',
+    );
+    expect(await problem('sha1', { sha1: true })).toBe('SHA-1 signature (sha1WithRSAEncryption)');
+    expect(await problem('ca-true', { caTrue: true })).toBe(
+      'a CA certificate (basicConstraints CA:TRUE), not a leaf',
+    );
+    expect(await problem('all', { rsaBits: 1024, sha1: true, caTrue: true })).toBe(
+      'RSA key of 1024 bits (at least 2048 required); SHA-1 signature (sha1WithRSAEncryption); a CA certificate (basicConstraints CA:TRUE), not a leaf',
+    );
+  });
+
+  it('refuses a policy entry that is not a SPIFFE ID, naming the setting', () => {
+    expect(() =>
+      checkPolicy({ allowedIdentities: ['grpc-client'] }, 'AUTHZ_ALLOWED_IDENTITIES'),
+    ).toThrow(/^AUTHZ_ALLOWED_IDENTITIES: "grpc-client" is not a SPIFFE ID/);
+    expect(checkPolicy({ allowedIdentities: [CLIENT_ID] }, 'x')).toEqual({
+      allowedIdentities: [CLIENT_ID],
+    });
+  });
 });
 
 describe('client settings', () => {
@@ -322,6 +467,31 @@ describe('connection diagnosis', () => {
     expect(
       await diagnoseConnection(opts({ certFile: leaf.certFile, keyFile: leaf.keyFile })),
     ).toMatchObject({ exitCode: exit.CLIENT_CERT_REFUSED });
+  });
+
+  it('names the certificate policy when the server presents a weak certificate', async () => {
+    const leaf = await writeLeaf(
+      dir.path,
+      'diag-weak-server',
+      await loadCa(pki),
+      { usage: 'server', dnsNames: ['localhost'] },
+      { rsaBits: 1024 },
+    );
+    const weak = await startPresentingServer(leaf);
+    try {
+      expect(
+        await diagnoseConnection(
+          opts({ target: `127.0.0.1:${weak.port}`, serverName: 'localhost' }),
+        ),
+      ).toMatchObject({
+        exitCode: exit.SERVER_UNTRUSTED,
+        message: expect.stringContaining(
+          'is refused (the server certificate is refused: RSA key of 1024 bits',
+        ) as unknown,
+      });
+    } finally {
+      weak.close();
+    }
   });
 
   it('maps RPC statuses to exit codes', async () => {

@@ -9,6 +9,7 @@ import {
   parseCaForSigning,
   type IssuedCertificate,
   type LeafSpec,
+  type UnsafeLeafOptions,
 } from '../../src/pki.js';
 
 export const NAMESPACE = 'grpc-mtls';
@@ -29,12 +30,17 @@ export async function makePki(dir: string, overrides: Partial<BundleOptions> = {
   return generateBundle(bundleOptions(dir, overrides));
 }
 
-/** A leaf with arbitrary properties, signed by `ca`, written as NAME.crt / NAME.key in `dir`. */
+/**
+ * A leaf with arbitrary properties, signed by `ca`, written as NAME.crt / NAME.key in `dir`.
+ * `unsafe` makes the weak or malformed leaves that peers must refuse; with
+ * `publicKeyDer`, `keyPem` is the matching private key.
+ */
 export async function writeLeaf(
   dir: string,
   name: string,
   ca: IssuedCertificate,
   spec: Partial<LeafSpec> & { now?: Date },
+  unsafe: UnsafeLeafOptions & { keyPem?: string } = {},
 ): Promise<{ certFile: string; keyFile: string; leaf: IssuedCertificate }> {
   const leaf = await issueLeaf(
     { cert: ca.cert, privateKey: ca.keys.privateKey },
@@ -47,11 +53,13 @@ export async function writeLeaf(
     },
     2048,
     spec.now ?? new Date(),
+    undefined,
+    unsafe,
   );
   const certFile = join(dir, `${name}.crt`);
   const keyFile = join(dir, `${name}.key`);
   await writeFile(certFile, leaf.certPem);
-  await writeFile(keyFile, leaf.keyPem, { mode: 0o600 });
+  await writeFile(keyFile, unsafe.keyPem ?? leaf.keyPem, { mode: 0o600 });
   return { certFile, keyFile, leaf };
 }
 
