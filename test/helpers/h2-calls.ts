@@ -6,21 +6,40 @@ import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:h
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-/** One gRPC length-prefixed message holding an EchoRequest whose `message` is `text`. */
-export function grpcMessage(text: string | Buffer): Buffer {
-  const body = Buffer.isBuffer(text) ? text : Buffer.from(text);
-  const varint: number[] = [];
-  for (let n = body.length; ; n >>>= 7) {
-    if (n < 0x80) {
-      varint.push(n);
-      break;
-    }
-    varint.push((n & 0x7f) | 0x80);
-  }
-  const proto = Buffer.concat([Buffer.from([0x0a, ...varint]), body]);
+function varint(n: number): number[] {
+  const out: number[] = [];
+  for (; n >= 0x80; n >>>= 7) out.push((n & 0x7f) | 0x80);
+  out.push(n);
+  return out;
+}
+
+/** A gRPC length-prefixed message around protobuf bytes. */
+export function grpcFrame(proto: Buffer): Buffer {
   const prefix = Buffer.alloc(5);
   prefix.writeUInt32BE(proto.length, 1);
   return Buffer.concat([prefix, proto]);
+}
+
+/** One gRPC message holding an EchoRequest whose `message` (field 1) is `text`. */
+export function grpcMessage(text: string | Buffer): Buffer {
+  const body = Buffer.isBuffer(text) ? text : Buffer.from(text);
+  return grpcFrame(Buffer.concat([Buffer.from([0x0a, ...varint(body.length)]), body]));
+}
+
+/** One gRPC message holding a ServerStreamRequest (message 1, count 2, interval_ms 3). */
+export function serverStreamRequest(text: string, count: number, intervalMs = 0): Buffer {
+  const body = Buffer.from(text);
+  return grpcFrame(
+    Buffer.from([
+      0x0a,
+      ...varint(body.length),
+      ...body,
+      0x10,
+      ...varint(count),
+      0x18,
+      ...varint(intervalMs),
+    ]),
+  );
 }
 
 /** An mTLS HTTP/2 session to our server as `who` (a PKI folder's client or probe). */
