@@ -18,6 +18,7 @@ import {
   dataFrames,
   frame,
   grpcRequestBlock,
+  headerFrames,
   headersFrame,
   indexed,
   literal,
@@ -191,6 +192,20 @@ describe('header compression', () => {
     c.send(headersFrame(3, grpcRequestBlock('Echo')), ...dataFrames(3, grpcMessage('after'), true));
     await c.until(() => (c.dataBytes.get(3) ?? 0) > 0, 'the answer on stream 3');
     expect(c.isClosed).toBe(false);
+    expect((await meanwhile).message).toBe('meanwhile');
+    await expectMemoryWithin(1);
+  });
+
+  it('resets a request whose headers exceed GRPC_MAX_HEADER_LIST_BYTES with ENHANCE_YOUR_CALM', async () => {
+    const c = await connectRaw();
+    const meanwhile = other.echo('meanwhile');
+    // 20 KB: over our 16 KiB, under Node's own 64 KiB default, so the setting is what refuses it.
+    c.send(...headerFrames(1, grpcRequestBlock('Echo', [literal('x-big', 'm'.repeat(20_000))])));
+    c.send(headersFrame(3, grpcRequestBlock('Echo', [literal('x-fits', 'm'.repeat(8_000))])));
+    c.send(...dataFrames(3, grpcMessage('fits'), true));
+    await c.until(() => c.rstCodes.has(1) && (c.dataBytes.get(3) ?? 0) > 0, 'both answers');
+    expect(c.rstCodes.get(1)).toBe(CODE.ENHANCE_YOUR_CALM);
+    expect(c.rstCodes.has(3)).toBe(false);
     expect((await meanwhile).message).toBe('meanwhile');
     await expectMemoryWithin(1);
   });

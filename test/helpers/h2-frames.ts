@@ -236,3 +236,14 @@ export function dataFrames(stream: number, bytes: Buffer, endStream = false): Bu
   }
   return out;
 }
+
+/** A header block of any size: HEADERS, then CONTINUATION frames, 16 KiB each at most. */
+export function headerFrames(stream: number, block: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < block.length || out.length === 0; at += 16_384) {
+    const last = at + 16_384 >= block.length;
+    const type = out.length === 0 ? TYPE.HEADERS : TYPE.CONTINUATION;
+    out.push(frame(type, last ? FLAG.END_HEADERS : 0, stream, block.subarray(at, at + 16_384)));
+  }
+  return out;
+}

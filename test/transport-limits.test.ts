@@ -1,0 +1,73 @@
+// The memory-bound settings: parsed, refused when wrong, listed in --help, and
+// turned into the HTTP/2 options and the bound the README states.
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../src/options.js';
+import { parseServerConfig, serverHelp } from '../src/server-config.js';
+import { http2Options, memoryBound } from '../src/transport-limits.js';
+import { runTs } from './helpers/server.js';
+
+const MiB = 1024 * 1024;
+
+describe('memory-bound settings', () => {
+  it('takes each from its variable or its flag, with defaults that bound a connection', () => {
+    const { config } = parseServerConfig(['--max-connections', '50'], {
+      GRPC_MAX_SESSION_MEMORY_MIB: '8',
+      GRPC_MAX_HEADER_LIST_BYTES: '4096',
+    });
+    expect(config).toMatchObject({
+      maxConnections: 50,
+      maxSessionMemoryMiB: 8,
+      maxHeaderListBytes: 4096,
+    });
+    expect(parseServerConfig([], {}).config).toMatchObject({
+      maxConnections: 1000,
+      maxSessionMemoryMiB: 32,
+      maxHeaderListBytes: 16 * 1024,
+    });
+  });
+
+  it.each([
+    ['MAX_CONNECTIONS', '0', /invalid --max-connections \(MAX_CONNECTIONS\) "0".*from 1 to/],
+    ['GRPC_MAX_SESSION_MEMORY_MIB', 'lots', /--max-session-memory-mib .*whole number/],
+    ['GRPC_MAX_HEADER_LIST_BYTES', '100', /--max-header-list-bytes .*from 1024 to/],
+  ])('refuses %s=%s naming the setting and what it accepts', (name, value, message) => {
+    expect(() => parseServerConfig([], { [name]: value })).toThrow(UsageError);
+    expect(() => parseServerConfig([], { [name]: value })).toThrow(message);
+  });
+
+  it('lists them in --help', () => {
+    const help = serverHelp();
+    for (const v of [
+      'MAX_CONNECTIONS',
+      'GRPC_MAX_SESSION_MEMORY_MIB',
+      'GRPC_MAX_HEADER_LIST_BYTES',
+    ])
+      expect(help).toContain(v);
+  });
+
+  it('refuses to start with a bad one, exit 2, before binding anything', async () => {
+    const { code, stderr } = await runTs('src/bin/server.ts', [], { MAX_CONNECTIONS: '-1' });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/MAX_CONNECTIONS/);
+  });
+});
+
+describe('the memory bound', () => {
+  it('adds four messages and the buffers per call, every stream and the session per connection', () => {
+    const b = memoryBound({
+      maxMessageBytes: 1 * MiB,
+      maxConcurrentStreams: 10,
+      maxSessionMemoryMiB: 2,
+      maxConnections: 3,
+    });
+    expect(b.perCall).toBe(4 * MiB + 256 * 1024);
+    expect(b.perConnection).toBe(10 * b.perCall + 2 * MiB + 256 * 1024);
+    expect(b.overall).toBe(3 * b.perConnection);
+  });
+
+  it("keeps grpc-js's stream limit when it sets Node's HTTP/2 settings", () => {
+    expect(
+      http2Options({ maxConcurrentStreams: 7, maxHeaderListBytes: 2048 }).settings,
+    ).toMatchObject({ maxConcurrentStreams: 7, maxHeaderListSize: 2048 });
+  });
+});
