@@ -1,10 +1,15 @@
 // The memory-bound settings: parsed, refused when wrong, listed in --help, and
 // turned into the HTTP/2 options and the bound the README states.
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../src/options.js';
 import { parseServerConfig, serverHelp } from '../src/server-config.js';
 import { http2Options, memoryBound } from '../src/transport-limits.js';
-import { runTs } from './helpers/server.js';
+import { makePki, tempDir } from './helpers/pki.js';
+import { runTs, startInProcess } from './helpers/server.js';
 
 const MiB = 1024 * 1024;
 
@@ -69,5 +74,52 @@ describe('the memory bound', () => {
     expect(
       http2Options({ maxConcurrentStreams: 7, maxHeaderListBytes: 2048 }).settings,
     ).toMatchObject({ maxConcurrentStreams: 7, maxHeaderListSize: 2048 });
+  });
+});
+
+describe('MAX_CONNECTIONS', () => {
+  it('closes connections beyond it at once and logs 5 a second, then how many it did not', async () => {
+    const dir = await tempDir();
+    const pki = join(dir.path, 'pki');
+    await makePki(pki);
+    const { server, port, logs } = await startInProcess(pki, { MAX_CONNECTIONS: '2' });
+    const sockets: Socket[] = [];
+    const dial = async () => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.on('error', () => {});
+      sockets.push(s);
+      await once(s, 'connect');
+      return s;
+    };
+    try {
+      await dial();
+      await dial();
+      // 20 more: each closed by the server at once, without a byte.
+      const extra = await Promise.all(Array.from({ length: 20 }, dial));
+      await Promise.all(
+        extra.map(async (s) => {
+          if (!s.destroyed) await once(s, 'close');
+        }),
+      );
+      const refusal = (l: Record<string, unknown>) =>
+        l.msg === 'connection refused: MAX_CONNECTIONS reached';
+      expect(logs.lines.find(refusal)).toMatchObject({ level: 40, maxConnections: 2 });
+      // The next refusal after the second is over says how many went unlogged.
+      await delay(1100);
+      const after = Date.now();
+      await dial();
+      await logs.waitFor((l) => refusal(l) && Number(l.time) >= after);
+      const logged = logs.lines.filter(refusal).length;
+      const suppressed = logs.lines
+        .filter((l) => l.msg === 'refused connections not logged')
+        .reduce((sum, l) => sum + Number(l.suppressed), 0);
+      // 5 lines a second at most, and every refusal counted: 21 in all.
+      expect(logged).toBeLessThanOrEqual(11);
+      expect(logged + suppressed).toBe(21);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await server.shutdown();
+      await dir.remove();
+    }
   });
 });
