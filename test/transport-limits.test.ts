@@ -9,7 +9,16 @@ import { UsageError } from '../src/options.js';
 import { parseServerConfig, serverHelp } from '../src/server-config.js';
 import { http2Options, memoryBound } from '../src/transport-limits.js';
 import { makePki, tempDir } from './helpers/pki.js';
-import { runTs, startInProcess } from './helpers/server.js';
+import { grpcMessage } from './helpers/h2-calls.js';
+import {
+  CODE,
+  SETTING,
+  dataFrames,
+  grpcRequestBlock,
+  headersFrame,
+  rawH2,
+} from './helpers/h2-frames.js';
+import { clientFor, runTs, startInProcess } from './helpers/server.js';
 
 const MiB = 1024 * 1024;
 
@@ -118,6 +127,42 @@ describe('MAX_CONNECTIONS', () => {
       expect(logged + suppressed).toBe(21);
     } finally {
       for (const s of sockets) s.destroy();
+      await server.shutdown();
+      await dir.remove();
+    }
+  });
+});
+
+describe('GRPC_MAX_SESSION_MEMORY_MIB', () => {
+  it('refuses new streams with ENHANCE_YOUR_CALM once a connection holds that much, serving other connections', async () => {
+    const dir = await tempDir();
+    const pki = join(dir.path, 'pki');
+    await makePki(pki);
+    const { server, port } = await startInProcess(pki, {
+      LOG_LEVEL: 'silent',
+      GRPC_MAX_SESSION_MEMORY_MIB: '1',
+      GRPC_MAX_CONCURRENT_STREAMS: '32',
+    });
+    const other = clientFor(pki, `127.0.0.1:${port}`, 'client', { serverName: 'localhost' });
+    // A reader with a zero window: each Echo's 60 KB reply stays queued in Node's session.
+    const c = await rawH2(pki, port, [[SETTING.INITIAL_WINDOW_SIZE, 0]]);
+    try {
+      for (let i = 0; i < 24; i++) {
+        const id = 1 + 2 * i;
+        c.send(
+          headersFrame(id, grpcRequestBlock('Echo')),
+          ...dataFrames(id, grpcMessage('e'.repeat(60_000)), true),
+        );
+      }
+      await c.until(() => c.headersOn.size + c.rstCodes.size === 24, 'an answer to each stream');
+      // About 1 MiB of replies queued: the streams after that are refused, not buffered.
+      expect(c.rstCodes.size).toBeGreaterThan(0);
+      expect(new Set(c.rstCodes.values())).toEqual(new Set([CODE.ENHANCE_YOUR_CALM]));
+      expect(c.isClosed).toBe(false);
+      expect((await other.echo('meanwhile')).message).toBe('meanwhile');
+    } finally {
+      c.close();
+      other.close();
       await server.shutdown();
       await dir.remove();
     }
