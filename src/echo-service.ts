@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import type { EchoServiceHandlers } from './generated/echo/v1/EchoService.js';
 import { identityFromPeer, type CallerIdentity } from './identity.js';
+import { ReplyWindow, readOneAhead } from './reply-window.js';
 
 /** Bounds for ServerStream: enough for demos and soak tests, too little to pin a server. */
 export const STREAM_LIMITS = { maxCount: 1000, maxIntervalMs: 10_000 } as const;
@@ -41,14 +42,16 @@ export function echoHandlers(serverId: string): EchoServiceHandlers {
       }
       const id = caller(call)?.id ?? '';
       const next = (sequence: number) => ({ message, server_id: serverId, caller: id, sequence });
+      const size = Buffer.byteLength(message);
+      const window = new ReplyWindow(call);
       let sent = 0;
       if (interval === 0) {
-        // As fast as the client reads: write until grpc-js's buffer is full, then wait for it to drain.
+        // As fast as the client reads: write until the window is full, then wait for room.
         const writeMore = (): void => {
           while (sent < count && !call.cancelled) {
-            const more = call.write(next(sent++));
+            const more = window.write(next(sent++), size);
             if (!more && sent < count) {
-              call.once('drain', writeMore);
+              window.whenRoom(writeMore);
               return;
             }
           }
@@ -57,11 +60,12 @@ export function echoHandlers(serverId: string): EchoServiceHandlers {
         writeMore();
         return;
       }
-      // One now, then one per interval.
+      // One now, then one per interval; a tick that finds the window full is skipped,
+      // so a caller that does not read delays its stream rather than filling our memory.
       let timer: NodeJS.Timeout | undefined;
       const tick = (): void => {
-        if (call.cancelled) return;
-        call.write(next(sent++));
+        if (call.cancelled || window.full) return;
+        window.write(next(sent++), size);
         if (sent < count) return;
         clearInterval(timer);
         call.end();
@@ -74,17 +78,18 @@ export function echoHandlers(serverId: string): EchoServiceHandlers {
     ClientStream(call, callback) {
       let count = 0;
       let bytes = 0;
+      // Only the clipped ends are kept: endless input costs no memory.
       let first: string | null = null;
       let last = '';
+      readOneAhead(call);
       call.on('data', (req: { message: string }) => {
         count += 1;
         bytes += Buffer.byteLength(req.message);
-        first ??= req.message;
+        first ??= clip(req.message);
         last = req.message;
       });
       call.on('end', () => {
-        const summary =
-          first === null ? '' : count === 1 ? clip(first) : `${clip(first)} … ${clip(last)}`;
+        const summary = first === null ? '' : count === 1 ? first : `${first} … ${clip(last)}`;
         callback(null, {
           count,
           total_bytes: String(bytes),
@@ -98,8 +103,20 @@ export function echoHandlers(serverId: string): EchoServiceHandlers {
     Chat(call) {
       const id = caller(call)?.id ?? '';
       let sequence = 0;
+      // While replies wait for a caller that does not read them, stop reading its requests.
+      const window = new ReplyWindow(call);
+      readOneAhead(call);
       call.on('data', (req: { message: string }) => {
-        call.write({ message: req.message, server_id: serverId, caller: id, sequence: sequence++ });
+        const reply = {
+          message: req.message,
+          server_id: serverId,
+          caller: id,
+          sequence: sequence++,
+        };
+        if (!window.write(reply, Buffer.byteLength(req.message))) {
+          call.pause();
+          window.whenRoom(() => call.resume());
+        }
       });
       call.on('end', () => call.end());
     },

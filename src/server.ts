@@ -11,9 +11,9 @@ import { echoHandlers } from './echo-service.js';
 import { HealthReporter } from './health.js';
 import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from './proto.js';
 import type { ServerConfig } from './server-config.js';
-import { RotatingServerCredentials } from './tls-credentials.js';
 import { instrumentTlsListeners } from './tls-listeners.js';
 import { TlsReloader } from './tls-reloader.js';
+import { LimitedServerCredentials, limitConnections, memoryBound } from './transport-limits.js';
 import {
   EXPIRY_WARNING_DAYS,
   daysLeft,
@@ -29,11 +29,14 @@ export class BindError extends Error {
 
 const DAY_MS = 86_400_000;
 
+const mebibytes = (b: Record<string, number>): Record<string, number> =>
+  Object.fromEntries(Object.entries(b).map(([k, v]) => [k, Math.round((v / 1048576) * 10) / 10]));
+
 export class EchoServer {
   readonly health = new HealthReporter([ECHO_SERVICE]);
   readonly reloader: TlsReloader;
   private readonly server: grpc.Server;
-  private readonly credentials: RotatingServerCredentials;
+  private readonly credentials: LimitedServerCredentials;
   private expiryTimer: NodeJS.Timeout | null = null;
   private shutdownPromise: Promise<'graceful' | 'forced'> | null = null;
   private leaf: TlsMaterial['leaf'];
@@ -45,9 +48,14 @@ export class EchoServer {
     material: TlsMaterial,
   ) {
     this.leaf = material.leaf;
-    this.credentials = new RotatingServerCredentials(material, {
-      handshakeTimeoutMs: config.handshakeTimeoutMs,
-    });
+    this.credentials = new LimitedServerCredentials(
+      material,
+      { handshakeTimeoutMs: config.handshakeTimeoutMs },
+      {
+        maxConcurrentStreams: config.maxConcurrentStreams,
+        maxHeaderListBytes: config.maxHeaderListBytes,
+      },
+    );
     this.reloader = new TlsReloader(
       { certFile: config.certFile, keyFile: config.keyFile, caFile: config.caFile },
       'server',
@@ -69,6 +77,8 @@ export class EchoServer {
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,
       'grpc.max_concurrent_streams': config.maxConcurrentStreams,
+      // grpc-js turns Node's per-connection limit off unless given one (README, "Memory bound").
+      'grpc-node.max_session_memory': config.maxSessionMemoryMiB,
       // Channelz stays on although no channelz service is offered: in grpc-js 1.14.7,
       // forceShutdown() only destroys the sessions channelz tracks, so with it off
       // a stream could outlive the shutdown deadline (the shutdown tests catch this).
@@ -111,6 +121,7 @@ export class EchoServer {
     const port = await this.bind(this.config.address);
     if (this.config.unixSocket !== '') await this.bind(`unix://${this.config.unixSocket}`);
     instrumentTlsListeners(this.server, this.log);
+    limitConnections(this.server, this.config.maxConnections, this.log);
     this.reloader.start(this.config.reloadIntervalMs);
     this.health.setAll('SERVING');
     this.log.info(
@@ -123,6 +134,7 @@ export class EchoServer {
           allowedIdentities: this.config.policy.allowedIdentities,
         },
         reflection: this.config.reflection,
+        memoryBoundMiB: mebibytes(memoryBound(this.config)),
         startupMs: Math.round(performance.now()),
       },
       'serving',

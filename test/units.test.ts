@@ -195,7 +195,7 @@ describe('ServerStream', () => {
     cancelled = false;
     ended = false;
     readonly sequences: number[] = [];
-    private buffered = 0;
+    private done: (() => void)[] = [];
     readonly request: { message: string; count: number; interval_ms: number };
     constructor(
       count: number,
@@ -207,17 +207,22 @@ describe('ServerStream', () => {
     getAuthContext() {
       return {};
     }
-    write(reply: { sequence: number }): boolean {
+    get writableNeedDrain(): boolean {
+      return this.done.length >= this.room;
+    }
+    write(reply: { sequence: number }, done: () => void): boolean {
       this.sequences.push(reply.sequence);
-      this.buffered += 1;
-      return this.buffered < this.room;
+      this.done.push(done);
+      return !this.writableNeedDrain;
     }
     end(): void {
       this.ended = true;
     }
     drain(): void {
-      this.buffered = 0;
+      const done = this.done;
+      this.done = [];
       this.emit('drain');
+      for (const d of done) d();
     }
   }
   const serverStream = (call: FakeStreamCall) =>
