@@ -15,7 +15,7 @@ import {
   startKubelet,
 } from './components.js';
 import { writeConfigs } from './configs.js';
-import { cleanup, leftovers, recordSysctls } from './host-cleanup.js';
+import { cleanup, leftovers, recordOutsideDirs, recordSysctls } from './host-cleanup.js';
 import {
   BASE,
   BRIDGE,
@@ -134,6 +134,7 @@ export async function up(): Promise<void> {
   if (left.length) throw new Error(`cannot clear an earlier run's leftovers: ${left.join('; ')}`);
   mkdirSync(BASE, { recursive: true, mode: 0o700 });
   writeFileSync(paths.sysctls, JSON.stringify(recordSysctls(), null, 2));
+  recordOutsideDirs();
   await step('cluster PKI and configuration', () => {
     makeClusterPki();
     writeConfigs();

@@ -11,9 +11,10 @@ import {
   rmSync,
   rmdirSync,
   unlinkSync,
+  writeFileSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import {
   BASE,
   BRIDGE,
@@ -135,9 +136,44 @@ const ourRoutes = () =>
 
 const bridgeExists = () => run('ip', ['link', 'show', BRIDGE], { allowFail: true }).code === 0;
 
+/**
+ * Folders outside the cluster folder that the kubelet and containerd create at fixed
+ * paths. Removed at teardown only when the record says they did not exist before.
+ */
+const OUTSIDE_DIRS = ['/var/lib/kubelet', '/var/log/containers', '/run/containerd', '/var/lib/cni'];
+const createdRecord = join(BASE, 'created-dirs.json');
+
+/** Notes which of those folders this run will create. */
+export function recordOutsideDirs(): void {
+  writeFileSync(createdRecord, JSON.stringify(OUTSIDE_DIRS.filter((d) => !existsSync(d))));
+}
+
+function createdDirs(): string[] {
+  if (!existsSync(createdRecord)) return [];
+  const dirs = JSON.parse(readFileSync(createdRecord, 'utf8')) as string[];
+  return dirs.filter((d) => existsSync(d));
+}
+
+/**
+ * containerd 1.6 puts each shim's socket at /run/containerd/s/<sha256 of
+ * "ADDRESS/NAMESPACE/ID">, whatever its own state folder: ours, by our address and ids.
+ */
+function shimSockets(): string[] {
+  const tasks = join(paths.containerd, 'state', 'io.containerd.runtime.v2.task', 'k8s.io');
+  const ids = existsSync(tasks) ? readdirSync(tasks) : [];
+  return ids
+    .map((id) => {
+      const hash = createHash('sha256')
+        .update(`${paths.containerdSock}/k8s.io/${id}`)
+        .digest('hex');
+      return join('/run/containerd/s', hash);
+    })
+    .filter((f) => existsSync(f));
+}
+
 /** Where kubelet links container logs, and libcni caches results: our entries only. */
 function outsideFiles(): string[] {
-  const found: string[] = [];
+  const found: string[] = [...shimSockets()];
   const logs = '/var/log/containers';
   for (const f of existsSync(logs) ? readdirSync(logs) : []) {
     try {
@@ -157,6 +193,17 @@ function changedSysctls(): Record<string, string> {
   if (!existsSync(paths.sysctls)) return {};
   const before = JSON.parse(readFileSync(paths.sysctls, 'utf8')) as Record<string, string>;
   return Object.fromEntries(Object.entries(before).filter(([k, v]) => readSysctl(k) !== v));
+}
+
+/** Removes a folder tree holding nothing but empty folders. */
+function removeEmpty(dir: string): void {
+  for (const e of readdirSync(dir, { withFileTypes: true }))
+    if (e.isDirectory()) removeEmpty(join(dir, e.name));
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty: someone else's files; leftovers() reports it.
+  }
 }
 
 export function readSysctl(key: string): string | undefined {
@@ -189,6 +236,7 @@ export function leftovers(): string[] {
     ...podCgroups().map((c) => `cgroup ${c}`),
     ...outsideFiles().map((f) => `file ${f}`),
     ...Object.keys(changedSysctls()).map((k) => `sysctl ${k}`),
+    ...createdDirs().map((d) => `folder ${d}`),
     ...(existsSync(BASE) ? [`folder ${BASE}`] : []),
   ];
 }
@@ -232,6 +280,11 @@ export async function cleanup(): Promise<void> {
     }
   }
   for (const f of outsideFiles()) unlinkSync(f);
+  // What the kubelet alone uses goes whole; a shared folder only once it is empty.
+  for (const d of createdDirs()) {
+    if (d === '/var/lib/kubelet') rmSync(d, { recursive: true, force: true });
+    else removeEmpty(d);
+  }
   for (const [k, v] of Object.entries(changedSysctls())) writeFileSync(`/proc/sys/${k}`, `${v}\n`);
   if (Object.keys(changedSysctls()).length === 0 && ourMounts().length === 0)
     rmSync(BASE, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // What a user does to a running deployment, and what the client's log shows meanwhile:
 // a rolling restart (for a client of any age), scaling up and down, deleting a pod and
 // killing one without a graceful stop.
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyText, getJson, isReady, kubectl } from '../helpers/kubectl.js';
 import { paths } from '../helpers/layout.js';
 import { run, waitFor } from '../helpers/run.js';
@@ -55,86 +55,98 @@ async function allAnswering(n: number, t: number, timeoutMs: number): Promise<nu
 }
 
 export function disruptionTests(): void {
-  it('restarts the servers with no failed call, for a client started just before and an older one', async () => {
-    startYoungClient();
-    await waitFor(
-      'the young client to make its first call',
-      () => (calls(YOUNG).some((l) => l.status === 'OK') ? true : undefined),
-      90_000,
-      1000,
-    );
-    const young = getJson<{ status: { startTime: string } }>(['pod', '-n', NS, YOUNG]);
-    const t = Date.now();
-    measured('young client age at the restart', seconds(t - Date.parse(young.status.startTime)));
-    sh('kubectl -n grpc-mtls rollout restart deployment/grpc-server');
-    sh('kubectl -n grpc-mtls rollout status deployment/grpc-server --timeout=180s', 200_000);
-    measured('rollout restart to rolled out', seconds(Date.now() - t));
-    const done = await allAnswering(2, Date.now(), 90_000);
-    await sleep(5000);
-    for (const pod of [YOUNG, clientPod()]) {
-      const c = since(calls(pod), t);
-      expect(failed(c), pod).toEqual([]);
-      expect(c.length, pod).toBeGreaterThan(10);
-    }
-    measured('rollout restart to both new replicas answering', seconds(done - t));
-    kubectl(['delete', 'pod', '-n', NS, YOUNG, '--grace-period=1']);
-  });
+  describe('disruptions while the client calls', () => {
+    it('restarts the servers with no failed call, for a client started just before and an older one', async () => {
+      startYoungClient();
+      await waitFor(
+        'the young client to make its first call',
+        () => (calls(YOUNG).some((l) => l.status === 'OK') ? true : undefined),
+        90_000,
+        1000,
+      );
+      const young = getJson<{ status: { startTime: string } }>(['pod', '-n', NS, YOUNG]);
+      const t = Date.now();
+      measured('young client age at the restart', seconds(t - Date.parse(young.status.startTime)));
+      sh('kubectl -n grpc-mtls rollout restart deployment/grpc-server');
+      sh('kubectl -n grpc-mtls rollout status deployment/grpc-server --timeout=180s', 200_000);
+      measured('rollout restart to rolled out', seconds(Date.now() - t));
+      const done = await allAnswering(2, Date.now(), 90_000);
+      await sleep(5000);
+      for (const pod of [YOUNG, clientPod()]) {
+        const c = since(calls(pod), t);
+        expect(failed(c), pod).toEqual([]);
+        expect(c.length, pod).toBeGreaterThan(10);
+      }
+      measured('rollout restart to both new replicas answering', seconds(done - t));
+      kubectl(['delete', 'pod', '-n', NS, YOUNG, '--grace-period=1']);
+    });
 
-  it(`scales to 4 replicas, each answering within ${SCALE_BOUND_S} s, and back to 2 with no failed call`, async () => {
-    const t = Date.now();
-    sh('kubectl -n grpc-mtls scale deployment/grpc-server --replicas=4');
-    const done = await allAnswering(4, t, SCALE_BOUND_S * 1000);
-    measured('scale to 4 until every replica answered', seconds(done - t));
-    const down = Date.now();
-    sh('kubectl -n grpc-mtls scale deployment/grpc-server --replicas=2');
-    await waitFor(
-      'two server pods left',
-      () =>
-        kubectl(['get', 'pods', '-n', NS, '-l', 'app=grpc-server', '-o', 'name'])
-          .stdout.trim()
-          .split('\n').length === 2
-          ? true
-          : undefined,
-      90_000,
-      1000,
-    );
-    await sleep(5000);
-    expect(failed(since(calls(clientPod()), down))).toEqual([]);
-    expect(failed(since(calls(clientPod()), t))).toEqual([]);
-  });
+    it(`scales to 4 replicas, each answering within ${SCALE_BOUND_S} s, and back to 2 with no failed call`, async () => {
+      const t = Date.now();
+      sh('kubectl -n grpc-mtls scale deployment/grpc-server --replicas=4');
+      const done = await allAnswering(4, t, SCALE_BOUND_S * 1000);
+      measured('scale to 4 until every replica answered', seconds(done - t));
+      const down = Date.now();
+      sh('kubectl -n grpc-mtls scale deployment/grpc-server --replicas=2');
+      await waitFor(
+        'two server pods left',
+        () =>
+          kubectl(['get', 'pods', '-n', NS, '-l', 'app=grpc-server', '-o', 'name'])
+            .stdout.trim()
+            .split('\n').length === 2
+            ? true
+            : undefined,
+        90_000,
+        1000,
+      );
+      await sleep(5000);
+      expect(failed(since(calls(clientPod()), down))).toEqual([]);
+      expect(failed(since(calls(clientPod()), t))).toEqual([]);
+    });
 
-  it(`loses a deleted pod with failed calls only within ${POD_LOSS_BOUND_S} s`, async () => {
-    const t = Date.now();
-    const victim = serverPods()[0]!.metadata.name;
-    sh(`kubectl -n grpc-mtls delete pod ${victim} --wait=true --timeout=60s`, 90_000);
-    const done = await allAnswering(2, Date.now(), 90_000);
-    const c = since(calls(clientPod()), t);
-    measured('pod deleted: failed calls', `${failed(c).length} over ${failureWindowS(c)} s`);
-    expect(failureWindowS(c)).toBeLessThanOrEqual(POD_LOSS_BOUND_S);
-    measured('pod deleted until its replacement answered', seconds(done - t));
-  });
+    it(`loses a deleted pod with failed calls only within ${POD_LOSS_BOUND_S} s`, async () => {
+      const t = Date.now();
+      const victim = serverPods()[0]!.metadata.name;
+      sh(`kubectl -n grpc-mtls delete pod ${victim} --wait=true --timeout=60s`, 90_000);
+      const done = await allAnswering(2, Date.now(), 90_000);
+      const c = since(calls(clientPod()), t);
+      measured('pod deleted: failed calls', `${failed(c).length} over ${failureWindowS(c)} s`);
+      expect(failureWindowS(c)).toBeLessThanOrEqual(POD_LOSS_BOUND_S);
+      measured('pod deleted until its replacement answered', seconds(done - t));
+    });
 
-  it(`loses a server killed with SIGKILL (containerd task kill) with failed calls only within ${POD_LOSS_BOUND_S} s`, async () => {
-    const victim = serverPods()[0]!;
-    const id = victim.status.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
-    const t = Date.now();
-    run('ctr', ['-a', paths.containerdSock, '-n', 'k8s.io', 'tasks', 'kill', '-s', 'SIGKILL', id]);
-    await waitFor(
-      'the killed server to be restarted and Ready',
-      () => {
-        const p = serverPods().find((s) => s.metadata.name === victim.metadata.name);
-        return p && isReady(p) && p.status.containerStatuses![0]!.restartCount === 1
-          ? true
-          : undefined;
-      },
-      120_000,
-      1000,
-    );
-    const done = await allAnswering(2, Date.now(), 90_000);
-    await sleep(3000);
-    const c = since(calls(clientPod()), t);
-    measured('server killed: failed calls', `${failed(c).length} over ${failureWindowS(c)} s`);
-    expect(failureWindowS(c)).toBeLessThanOrEqual(POD_LOSS_BOUND_S);
-    measured('server killed until it answered again', seconds(done - t));
+    it(`loses a server killed with SIGKILL (containerd task kill) with failed calls only within ${POD_LOSS_BOUND_S} s`, async () => {
+      const victim = serverPods()[0]!;
+      const id = victim.status.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
+      const t = Date.now();
+      run('ctr', [
+        '-a',
+        paths.containerdSock,
+        '-n',
+        'k8s.io',
+        'tasks',
+        'kill',
+        '-s',
+        'SIGKILL',
+        id,
+      ]);
+      await waitFor(
+        'the killed server to be restarted and Ready',
+        () => {
+          const p = serverPods().find((s) => s.metadata.name === victim.metadata.name);
+          return p && isReady(p) && p.status.containerStatuses![0]!.restartCount === 1
+            ? true
+            : undefined;
+        },
+        120_000,
+        1000,
+      );
+      const done = await allAnswering(2, Date.now(), 90_000);
+      await sleep(3000);
+      const c = since(calls(clientPod()), t);
+      measured('server killed: failed calls', `${failed(c).length} over ${failureWindowS(c)} s`);
+      expect(failureWindowS(c)).toBeLessThanOrEqual(POD_LOSS_BOUND_S);
+      measured('server killed until it answered again', seconds(done - t));
+    });
   });
 }

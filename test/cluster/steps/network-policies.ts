@@ -1,6 +1,6 @@
 // The four NetworkPolicies, enforced by kube-router: what they allow gets through, and
 // what they block is shown blocked while an allowed peer shows the target listening.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubectl, pods } from '../helpers/kubectl.js';
 import {
   LISTEN_PORT,
@@ -38,74 +38,76 @@ let serverIp = '';
 let listenerIp = '';
 
 export function networkPolicyTests(): void {
-  beforeAll(() => {
-    kubectl(['create', 'namespace', OUTSIDE]);
-    createPods(
-      testPod('intruder', NS, 'intruder'),
-      testPod('outsider', OUTSIDE, 'outsider'),
-      testPod('listener', OUTSIDE, 'listener', true),
-    );
-    kubectl(['wait', '--for=condition=Ready', '--timeout=120s', '-n', NS, 'pod/intruder'], {
-      timeoutMs: 130_000,
-    });
-    kubectl(
-      [
-        'wait',
-        '--for=condition=Ready',
-        '--timeout=120s',
-        '-n',
-        OUTSIDE,
-        'pod/outsider',
-        'pod/listener',
-      ],
-      {
+  describe('the NetworkPolicies', () => {
+    beforeAll(() => {
+      kubectl(['create', 'namespace', OUTSIDE]);
+      createPods(
+        testPod('intruder', NS, 'intruder'),
+        testPod('outsider', OUTSIDE, 'outsider'),
+        testPod('listener', OUTSIDE, 'listener', true),
+      );
+      kubectl(['wait', '--for=condition=Ready', '--timeout=120s', '-n', NS, 'pod/intruder'], {
         timeoutMs: 130_000,
-      },
-    );
-    serverIp = serverPods()[0]!.status.podIP!;
-    listenerIp = pods(OUTSIDE, 'app=listener')[0]!.status.podIP!;
-  }, 300_000);
-  afterAll(() => {
-    kubectl(['delete', 'namespace', OUTSIDE, '--wait=false'], { allowFail: true });
-    kubectl(['delete', 'pod', '-n', NS, 'intruder', '--grace-period=1'], { allowFail: true });
-  });
+      });
+      kubectl(
+        [
+          'wait',
+          '--for=condition=Ready',
+          '--timeout=120s',
+          '-n',
+          OUTSIDE,
+          'pod/outsider',
+          'pod/listener',
+        ],
+        {
+          timeoutMs: 130_000,
+        },
+      );
+      serverIp = serverPods()[0]!.status.podIP!;
+      listenerIp = pods(OUTSIDE, 'app=listener')[0]!.status.podIP!;
+    }, 300_000);
+    afterAll(() => {
+      kubectl(['delete', 'namespace', OUTSIDE, '--wait=false'], { allowFail: true });
+      kubectl(['delete', 'pod', '-n', NS, 'intruder', '--grace-period=1'], { allowFail: true });
+    });
 
-  it('lets the client reach a server on 50051 (so the server is listening)', async () => {
-    expect(await expectConnect(NS, clientPod(), serverIp, 50051, 'open')).toBe('CONNECTED');
-  });
+    it('lets the client reach a server on 50051 (so the server is listening)', async () => {
+      expect(await expectConnect(NS, clientPod(), serverIp, 50051, 'open')).toBe('CONNECTED');
+    });
 
-  it('lets the client resolve the headless Service through CoreDNS', () => {
-    const ips = serverPods()
-      .map((p) => p.status.podIP!)
-      .sort()
-      .join(',');
-    expect(resolveFrom(NS, clientPod(), HEADLESS)).toBe(ips);
-  });
+    it('lets the client resolve the headless Service through CoreDNS', () => {
+      const ips = serverPods()
+        .map((p) => p.status.podIP!)
+        .sort()
+        .join(',');
+      expect(resolveFrom(NS, clientPod(), HEADLESS)).toBe(ips);
+    });
 
-  it('blocks another pod of the namespace from the server', async () => {
-    // kube-router answers a blocked connection with a REJECT.
-    expect(await expectConnect(NS, 'intruder', serverIp, 50051, 'blocked')).toBe('ECONNREFUSED');
-  });
+    it('blocks another pod of the namespace from the server', async () => {
+      // kube-router answers a blocked connection with a REJECT.
+      expect(await expectConnect(NS, 'intruder', serverIp, 50051, 'blocked')).toBe('ECONNREFUSED');
+    });
 
-  it('blocks a pod of another namespace from the server', async () => {
-    expect(await expectConnect(OUTSIDE, 'outsider', serverIp, 50051, 'blocked')).toBe(
-      'ECONNREFUSED',
-    );
-  });
+    it('blocks a pod of another namespace from the server', async () => {
+      expect(await expectConnect(OUTSIDE, 'outsider', serverIp, 50051, 'blocked')).toBe(
+        'ECONNREFUSED',
+      );
+    });
 
-  it("blocks the server's egress, to a listener another pod reaches", async () => {
-    expect(await expectConnect(OUTSIDE, 'outsider', listenerIp, LISTEN_PORT, 'open')).toBe(
-      'CONNECTED',
-    );
-    const server = serverPods()[0]!.metadata.name;
-    expect(await expectConnect(NS, server, listenerIp, LISTEN_PORT, 'blocked')).toBe(
-      'ECONNREFUSED',
-    );
-  });
+    it("blocks the server's egress, to a listener another pod reaches", async () => {
+      expect(await expectConnect(OUTSIDE, 'outsider', listenerIp, LISTEN_PORT, 'open')).toBe(
+        'CONNECTED',
+      );
+      const server = serverPods()[0]!.metadata.name;
+      expect(await expectConnect(NS, server, listenerIp, LISTEN_PORT, 'blocked')).toBe(
+        'ECONNREFUSED',
+      );
+    });
 
-  it("blocks the client's egress anywhere but the servers and DNS", async () => {
-    expect(await expectConnect(NS, clientPod(), listenerIp, LISTEN_PORT, 'blocked')).toBe(
-      'ECONNREFUSED',
-    );
+    it("blocks the client's egress anywhere but the servers and DNS", async () => {
+      expect(await expectConnect(NS, clientPod(), listenerIp, LISTEN_PORT, 'blocked')).toBe(
+        'ECONNREFUSED',
+      );
+    });
   });
 }
