@@ -14,6 +14,8 @@ import { NS, clientPod, serverPods } from '../helpers/workload-logs.js';
 
 const OUTSIDE = 'grpc-mtls-outside';
 const HEADLESS = 'grpc-server-headless.grpc-mtls.svc.cluster.local';
+/** The client's Secret volume (k8s/20-grpc-client.yaml). */
+const TLS = '/var/run/secrets/grpc-mtls/tls';
 
 /** Polls until a connection gives `want` (the enforcer programs a new pod within seconds). */
 const expectConnect = (
@@ -73,6 +75,25 @@ export function networkPolicyTests(): void {
 
     it('lets the client reach a server on 50051 (so the server is listening)', async () => {
       expect(await expectConnect(NS, clientPod(), serverIp, 50051, 'open')).toBe('CONNECTED');
+    });
+
+    it('still refuses, where the policies let a connection through, a caller without a client certificate', () => {
+      const probe = (withCert: boolean) =>
+        kubectl(
+          [
+            ...['exec', '-n', NS, clientPod(), '--', '/usr/local/bin/grpc_health_probe'],
+            ...[`-addr=${serverIp}:50051`, '-tls', `-tls-ca-cert=${TLS}/ca.crt`],
+            ...(withCert
+              ? [`-tls-client-cert=${TLS}/tls.crt`, `-tls-client-key=${TLS}/tls.key`]
+              : []),
+            ...[`-tls-server-name=${HEADLESS}`, '-connect-timeout=2s', '-rpc-timeout=2s'],
+          ],
+          { allowFail: true },
+        );
+      expect(probe(true).stdout).toMatch(/status: SERVING/);
+      const refused = probe(false);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stdout + refused.stderr).not.toMatch(/status: SERVING/);
     });
 
     it('lets the client resolve the headless Service through CoreDNS', () => {
