@@ -25,7 +25,7 @@ import {
   SYSCTLS,
   paths,
 } from './layout.js';
-import { run } from './run.js';
+import { progress, run } from './run.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 /** Chains of the kubelet, kube-proxy and kube-router (KUBE-ROUTER-*, KUBE-NWPLCY-*, KUBE-POD-FW-*), and CNI's. */
@@ -244,9 +244,11 @@ export function leftovers(): string[] {
 /** Removes everything leftovers() finds, in the order that lets each step succeed. */
 export async function cleanup(): Promise<void> {
   // Processes first (they hold mounts, namespaces and cgroups), until none is left.
+  const started = Date.now();
   for (let i = 0; i < 50; i++) {
     const pids = ourProcesses();
     if (pids.length === 0) break;
+    if (i === 10) progress(`teardown: still killing ${pids.join(' ')}`);
     for (const p of pids) {
       try {
         process.kill(p, 'SIGKILL');
@@ -256,10 +258,12 @@ export async function cleanup(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  progress(`teardown: processes gone after ${Date.now() - started} ms`);
   for (const m of ourMounts()) {
     if (run('umount', [m], { allowFail: true }).code !== 0)
       run('umount', ['-l', m], { allowFail: true });
   }
+  progress(`teardown: mounts gone after ${Date.now() - started} ms`);
   if (bridgeExists()) run('ip', ['link', 'del', BRIDGE], { allowFail: true });
   for (const f of ['-4', '-6'])
     for (const r of ourRoutes().filter((l) => !l.startsWith('local ')))
