@@ -110,7 +110,8 @@ describe.skipIf(reason !== undefined)(
     });
 
     it("answers the README's grpc_health_probe with SERVING", () => {
-      expect(sh(readmeCommand('kubectl -n grpc-mtls exec deploy/grpc-server')).stdout).toMatch(
+      // grpc_health_probe prints its verdict on standard error.
+      expect(sh(readmeCommand('kubectl -n grpc-mtls exec deploy/grpc-server')).stderr).toMatch(
         /status: SERVING/,
       );
     });

@@ -268,6 +268,7 @@ export async function cleanup(): Promise<void> {
   for (const f of ['-4', '-6'])
     for (const r of ourRoutes().filter((l) => !l.startsWith('local ')))
       run('ip', [f, 'route', 'del', ...r.trim().split(/\s+/)], { allowFail: true });
+  progress(`teardown: bridge and routes gone after ${Date.now() - started} ms`);
   for (const tool of ['iptables', 'ip6tables'] as const) {
     for (const t of TABLES) {
       const lines = chainRemoval(tool, t);
@@ -275,7 +276,9 @@ export async function cleanup(): Promise<void> {
         run(`${tool}-restore`, ['--noflush'], { input: lines.join('\n') + '\n', allowFail: true });
     }
   }
+  progress(`teardown: chains gone after ${Date.now() - started} ms`);
   for (const s of ourSets()) run('ipset', ['destroy', s], { allowFail: true });
+  progress(`teardown: ipsets gone after ${Date.now() - started} ms`);
   for (const dir of podCgroups()) {
     try {
       rmdirSync(dir);
