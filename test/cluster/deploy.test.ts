@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { down, ensureBuilt, ensureImages, skipReason, up } from './helpers/cluster.js';
-import { leftovers } from './helpers/host-cleanup.js';
+import { leftovers } from './helpers/host-state.js';
 import { events, isReady, kubectl, pods } from './helpers/kubectl.js';
 import { waitFor } from './helpers/run.js';
 import {

@@ -15,7 +15,8 @@ import {
   startKubelet,
 } from './components.js';
 import { writeConfigs } from './configs.js';
-import { cleanup, leftovers, recordOutsideDirs, recordSysctls } from './host-cleanup.js';
+import { cleanup } from './host-cleanup.js';
+import { leftovers, recordOutsideDirs, recordSysctls } from './host-state.js';
 import {
   BASE,
   BRIDGE,
@@ -56,8 +57,11 @@ export function skipReason(): string | undefined {
     return `the cluster test needs ${missing.join(', ')} (apt-get install containerd runc iptables ipset conntrack socat containernetworking-plugins)`;
   if (!existsSync('/usr/lib/cni/bridge'))
     return 'the cluster test needs the CNI plugins in /usr/lib/cni (apt-get install containernetworking-plugins)';
-  if (COMPONENTS.some((c) => !existsSync(bin(c))) && !has('go'))
-    return 'the cluster components are not built and Go is missing to build them';
+  // scripts/image/build-images.sh runs its own dockerd on a debootstrap rootfs, compiles
+  // the pause image with gcc, and Go builds the components.
+  const builders = ['dockerd', 'debootstrap', 'gcc', 'go'].filter((t) => !has(t));
+  if (builders.length)
+    return `building the images and components needs ${builders.join(', ')} (apt-get install docker.io debootstrap gcc golang-go)`;
   return undefined;
 }
 
