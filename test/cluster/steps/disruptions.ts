@@ -2,7 +2,7 @@
 // a rolling restart (for a client of any age), scaling up and down, deleting a pod and
 // killing one without a graceful stop.
 import { describe, expect, it } from 'vitest';
-import { applyText, getJson, isReady, kubectl } from '../helpers/kubectl.js';
+import { applyText, events, getJson, isReady, kubectl } from '../helpers/kubectl.js';
 import { paths } from '../helpers/layout.js';
 import { run, waitFor } from '../helpers/run.js';
 import { measured, seconds, sh, sleep } from '../helpers/user-shell.js';
@@ -147,6 +147,21 @@ export function disruptionTests(): void {
       measured('server killed: failed calls', `${failed(c).length} over ${failureWindowS(c)} s`);
       expect(failureWindowS(c)).toBeLessThanOrEqual(POD_LOSS_BOUND_S);
       measured('server killed until it answered again', seconds(done - t));
+    });
+
+    it('starts every server pod of those rollouts without a startup-probe failure', () => {
+      const started = events(NS).filter(
+        (e) => e.reason === 'Started' && e.involvedObject.name.startsWith('grpc-server-'),
+      );
+      const failures = events(NS).filter(
+        (e) => e.reason === 'Unhealthy' && e.message.startsWith('Startup probe failed'),
+      );
+      // Events of one kind repeat as one event with a count (the killed container's restart).
+      const starts = started.reduce((n, e) => n + (e.count ?? 1), 0);
+      measured('server containers started, none with a startup-probe failure', String(starts));
+      // 2 at apply, 2 in the restart, 2 scaling up, 1 replacing the deleted pod, 1 after the kill.
+      expect(starts).toBeGreaterThanOrEqual(8);
+      expect(failures.map((e) => `${e.involvedObject.name}: ${e.message}`)).toEqual([]);
     });
   });
 }
