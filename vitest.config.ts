@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The real cluster has its own command and config: npm run test:cluster.
+    exclude: ['test/cluster/**', 'node_modules/**'],
     // Installs the real peers (cached) so the whole suite runs right after `npm ci`.
     globalSetup: ['test/global-setup.ts'],
     // Real servers, real handshakes and child processes: generous, but bounded.

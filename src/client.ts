@@ -71,6 +71,11 @@ export function channelOptions(
     // Reconnect quickly after a rolling restart instead of grpc's 1 s first backoff.
     'grpc.initial_reconnect_backoff_ms': 200,
     'grpc.max_reconnect_backoff_ms': 5_000,
+    // Look the name up again at most once a second (grpc-js waits 30 s by default). A rolling
+    // restart replaces every address of a headless Service; a client that resolved less than
+    // 30 s earlier would otherwise have no replica to call until its next lookup. Lookups
+    // happen only when a connection is lost, so this costs a query per lost connection at most.
+    'grpc.dns_min_time_between_resolutions_ms': 1_000,
     ...(serverName !== undefined
       ? { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName }
       : {}),

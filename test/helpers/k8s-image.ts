@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../../src/proto.js';
 import { readProjectFile } from './k8s-manifests.js';
-import type { ImageView } from './k8s-pods.js';
 
 export interface Instruction {
   stage: string;
@@ -159,9 +158,6 @@ export function packageOf(specifier: string): string {
   return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
 }
 
-/** The base image's PATH (node's official images set no other). */
-const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
 /** Where the final stage copies a file from another stage: destination path, by source stage. */
 export function copiedFromStages(instructions: Instruction[]): { stage: string; dest: string }[] {
   return finalStage(instructions)
@@ -170,39 +166,4 @@ export function copiedFromStages(instructions: Instruction[]): { stage: string; 
       const words = i.args.split(/\s+/);
       return { stage: /--from=(\S+)/.exec(i.args)![1]!, dest: words.at(-1)! };
     });
-}
-
-/**
- * The runtime image as the pod sandbox shows it: WORKDIR, ENV, USER, ENTRYPOINT/CMD
- * from the Dockerfile's final stage; `appDir` at WORKDIR; and the image's own files
- * outside WORKDIR (grpc_health_probe), each from `hostFiles` by source stage.
- */
-export function imageView(
-  appDir: string,
-  hostFiles: Record<string, string>,
-  instructions = parseDockerfile(),
-): ImageView {
-  const final = finalStage(instructions);
-  const last = (op: string) => final.filter((i) => i.op === op).at(-1);
-  const env: Record<string, string> = { PATH: BASE_PATH };
-  for (const i of final.filter((x) => x.op === 'ENV')) {
-    for (const m of i.args.matchAll(/(\w+)=("[^"]*"|\S+)/g))
-      env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
-  }
-  const user = last('USER')?.args.split(':');
-  const files: Record<string, string> = {};
-  for (const { stage, dest } of copiedFromStages(instructions)) {
-    const host = hostFiles[stage];
-    if (host !== undefined) files[dest] = host;
-  }
-  return {
-    workdir: last('WORKDIR')?.args ?? '/',
-    env,
-    entrypoint: last('ENTRYPOINT')?.json ?? [],
-    cmd: last('CMD')?.json ?? [],
-    user: user ? { uid: Number(user[0]), gid: Number(user[1] ?? user[0]) } : null,
-    appDir,
-    nodeModules: join(PROJECT_ROOT, 'node_modules'),
-    files,
-  };
 }
