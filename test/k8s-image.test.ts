@@ -156,7 +156,7 @@ describe('the image', () => {
       'certs/server.crt',
       'k8s/secret-grpc-server-tls.yaml',
       'node_modules/pino/package.json',
-      'test/k8s-pods.test.ts',
+      'test/server.test.ts',
       'test/helpers/pki.ts',
       '.tools/bin/grpc-health-probe',
       '.git/HEAD',

@@ -7,7 +7,6 @@ import { PROJECT_ROOT } from '../../src/proto.js';
 
 export const TOOLS_BIN = join(PROJECT_ROOT, '.tools', 'bin');
 export const INSTALL_HINT = 'run `bash scripts/install-test-tools.sh`';
-export const REQUIRED = process.env.REQUIRE_INTEROP === '1';
 
 export function toolPath(name: 'grpc-health-probe' | 'grpcurl' | 'ghz' | 'python'): string {
   return name === 'python'
