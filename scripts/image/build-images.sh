@@ -107,11 +107,15 @@ stand_in_node "$node_version" "$suite" || fail "building the node:$node_version-
 stand_in_golang "$go_version" "$suite" || fail "building the golang:$go_version-$suite stand-in failed"
 step "docker build $ROOT (Dockerfile) as $APP_IMAGE, NODE_IMAGE=$STAND_IN_NODE GO_IMAGE=$STAND_IN_GOLANG"
 build_started=$SECONDS
+# The build's output, each line stamped with the seconds since the build began.
+build_log="$DOCKER_DIR/build.log"
 DOCKER_BUILDKIT=0 "$DOCKER" build --network host --pull=false \
   --build-arg NODE_IMAGE="$STAND_IN_NODE" --build-arg GO_IMAGE="$STAND_IN_GOLANG" \
-  -t "$APP_IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 || {
-  tail -n 30 "$WORK/build.log" >&2
-  fail "docker build of $ROOT/Dockerfile failed (last lines above)"
+  -t "$APP_IMAGE" "$ROOT" 2>&1 | while IFS= read -r line; do
+  printf '%4d s %s\n' $((SECONDS - build_started)) "$line"
+done >"$build_log" || {
+  tail -n 30 "$build_log" >&2
+  fail "docker build of $ROOT/Dockerfile failed (last lines above; all of it in $build_log)"
 }
 size="$("$DOCKER" image inspect -f '{{.Size}}' "$APP_IMAGE")"
 step "built $APP_IMAGE in $((SECONDS - build_started)) s, $((size / 1000000)) MB"
@@ -152,7 +156,9 @@ else
   step "SKIPPED $COREDNS_IMAGE: $COREDNS_BIN is not built yet (the cluster build makes it); run this again once it is"
 fi
 
-# Old tags' images and their layers, so the data root does not grow run after run.
-"$DOCKER" image prune -f >/dev/null
+# The classic builder's cache is its untagged intermediate images, the earlier stages'
+# (probe, build, deps) included: a plain prune would drop those on every run. Only
+# untagged images older than a week go, so the data root does not grow without end.
+"$DOCKER" image prune -f --filter until=168h >/dev/null
 step "done in $((SECONDS - started)) s"
 echo "$IMAGES"
