@@ -30,6 +30,13 @@ COREDNS_IMAGE=registry.k8s.io/coredns/coredns:v1.15.0
 DOCKER="$(command -v /usr/bin/docker || command -v docker || true)"
 
 step() { echo "build-images: $*" >&2; }
+# Runs a long step as a child and waits for it: bash runs a trap only between commands,
+# so a SIGTERM during a foreground build would wait for the build to end; during `wait`
+# the trap runs at once (and stopping dockerd ends the build).
+in_background() {
+  "$@" &
+  wait $!
+}
 fail() {
   echo "build-images: $1" >&2
   exit "${2:-2}"
@@ -109,11 +116,14 @@ step "docker build $ROOT (Dockerfile) as $APP_IMAGE, NODE_IMAGE=$STAND_IN_NODE G
 build_started=$SECONDS
 # The build's output, each line stamped with the seconds since the build began.
 build_log="$DOCKER_DIR/build.log"
-DOCKER_BUILDKIT=0 "$DOCKER" build --network host --pull=false \
-  --build-arg NODE_IMAGE="$STAND_IN_NODE" --build-arg GO_IMAGE="$STAND_IN_GOLANG" \
-  -t "$APP_IMAGE" "$ROOT" 2>&1 | while IFS= read -r line; do
-  printf '%4d s %s\n' $((SECONDS - build_started)) "$line"
-done >"$build_log" || {
+docker_build() {
+  DOCKER_BUILDKIT=0 "$DOCKER" build --network host --pull=false \
+    --build-arg NODE_IMAGE="$STAND_IN_NODE" --build-arg GO_IMAGE="$STAND_IN_GOLANG" \
+    -t "$APP_IMAGE" "$ROOT" 2>&1 | while IFS= read -r line; do
+    printf '%4d s %s\n' $((SECONDS - build_started)) "$line"
+  done >"$build_log"
+}
+in_background docker_build || {
   tail -n 30 "$build_log" >&2
   fail "docker build of $ROOT/Dockerfile failed (last lines above; all of it in $build_log)"
 }
@@ -132,25 +142,38 @@ smoke grpc_health_probe -version >/dev/null 2>&1 || fail "$APP_IMAGE: grpc_healt
 step "$APP_IMAGE runs: Node $got, server and client --help, grpc_health_probe (user 10001, read-only root)"
 save "$APP_IMAGE" grpc-mtls-service.tar
 
-# --- pause: a static binary, FROM scratch (an import of a one-file tarball) ------------------
+# A one-binary image FROM scratch: an import of a one-file tarball, labelled with the
+# binary's source hash, so an unchanged source keeps the same image (and tarball).
+# Usage: scratch_image <image> <source file> <dir holding the binary> <name> [--change ...]
+scratch_image() {
+  local image="$1" source="$2" dir="$3" name="$4" hash
+  shift 4
+  hash="$(sha256sum "$source" | cut -c1-16)"
+  if [[ "$("$DOCKER" image inspect -f '{{ index .Config.Labels "grpc-mtls.source" }}' "$image" 2>/dev/null)" == "$hash" ]]; then
+    return 0
+  fi
+  tar --numeric-owner --owner=0 --group=0 -C "$dir" -cf "$dir.tar" "$name"
+  "$DOCKER" import --change "LABEL grpc-mtls.source=$hash" "$@" "$dir.tar" "$image" >/dev/null ||
+    fail "docker import of $image failed"
+}
+
+# --- pause: a static binary of our own ---------------------------------------------------------
 step "building $PAUSE_IMAGE from scripts/image/pause.c"
 mkdir -p "$WORK/pause"
 gcc -static -O2 -Wall -Wextra -Werror -o "$WORK/pause/pause" "$HERE/pause.c" || fail "compiling pause.c failed"
 strip "$WORK/pause/pause"
 # 65535: the user the upstream pause image runs as.
-tar --numeric-owner --owner=0 --group=0 -C "$WORK/pause" -cf "$WORK/pause.tar" pause
-"$DOCKER" import --change 'USER 65535:65535' --change 'ENTRYPOINT ["/pause"]' \
-  "$WORK/pause.tar" "$PAUSE_IMAGE" >/dev/null || fail "docker import of $PAUSE_IMAGE failed"
+scratch_image "$PAUSE_IMAGE" "$HERE/pause.c" "$WORK/pause" pause \
+  --change 'USER 65535:65535' --change 'ENTRYPOINT ["/pause"]'
 save "$PAUSE_IMAGE" pause.tar
 
-# --- CoreDNS: the cluster build's static binary, FROM scratch ---------------------------------
+# --- CoreDNS: the cluster build's static binary ------------------------------------------------
 if [[ -x "$COREDNS_BIN" ]]; then
   step "building $COREDNS_IMAGE from $COREDNS_BIN"
   mkdir -p "$WORK/coredns"
   cp -L "$COREDNS_BIN" "$WORK/coredns/coredns"
-  tar --numeric-owner --owner=0 --group=0 -C "$WORK/coredns" -cf "$WORK/coredns.tar" coredns
-  "$DOCKER" import --change 'ENTRYPOINT ["/coredns"]' \
-    "$WORK/coredns.tar" "$COREDNS_IMAGE" >/dev/null || fail "docker import of $COREDNS_IMAGE failed"
+  scratch_image "$COREDNS_IMAGE" "$WORK/coredns/coredns" "$WORK/coredns" coredns \
+    --change 'ENTRYPOINT ["/coredns"]'
   save "$COREDNS_IMAGE" coredns.tar
 else
   step "SKIPPED $COREDNS_IMAGE: $COREDNS_BIN is not built yet (the cluster build makes it); run this again once it is"

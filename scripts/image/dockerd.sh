@@ -24,7 +24,9 @@ _dockerd_mounts() {
 
 dockerd_start() {
   mkdir -p "$DOCKER_DIR/data" "$DOCKER_DIR/exec"
-  # One build at a time per cache: a second caller waits here for the first.
+  # One build at a time per cache: a second caller waits here for the first. (dockerd
+  # does not inherit the lock, so a run killed with SIGKILL frees it, and the next run
+  # stops the daemon it left.)
   exec 8>"$DOCKER_DIR/lock"
   if ! flock -n 8; then
     echo "build-images: another build holds $DOCKER_DIR/lock; waiting (up to 30 min) ..." >&2
@@ -33,11 +35,18 @@ dockerd_start() {
       return 1
     }
   fi
-  local pidfile="$DOCKER_DIR/dockerd.pid"
-  if [[ -s "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    echo "build-images: a dockerd from an earlier run is still up (pid $(cat "$pidfile"), $pidfile)." \
-      "It holds no lock, so its run was killed: stop it with kill $(cat "$pidfile") and run again" >&2
-    return 1
+  local pidfile="$DOCKER_DIR/dockerd.pid" stale
+  stale="$(cat "$pidfile" 2>/dev/null || true)"
+  if [[ -n "$stale" ]] && kill -0 "$stale" 2>/dev/null; then
+    # We hold the lock, so the run that started it was killed (SIGKILL skips its trap).
+    # Stop it only if it is this cache's daemon, never another process that reused the pid.
+    if tr '\0' ' ' <"/proc/$stale/cmdline" | grep -Fq -- "--data-root $DOCKER_DIR/data "; then
+      echo "build-images: stopping the dockerd a killed earlier run left (pid $stale)" >&2
+      DOCKERD_PID="$stale"
+      dockerd_stop
+    else
+      rm -f "$pidfile"
+    fi
   fi
   if [[ -n "$(_dockerd_mounts)" ]]; then
     echo "build-images: mounts left under $DOCKER_DIR by an earlier, killed run; unmounting them" >&2
@@ -53,7 +62,7 @@ dockerd_start() {
     --pidfile "$pidfile" --host "$DOCKER_HOST" \
     --storage-driver overlay2 \
     --bridge none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-    --log-level warn >"$DOCKER_DIR/dockerd.log" 2>&1 &
+    --log-level warn >"$DOCKER_DIR/dockerd.log" 2>&1 8>&- &
   DOCKERD_PID=$!
   local waited=0
   until "$DOCKER" version >/dev/null 2>&1; do

@@ -38,7 +38,7 @@ stand_in_base() {
     # debootstrap mounts /proc and /sys inside the target; they are unmounted here, and
     # by build-images.sh's exit trap (everything under $WORK) if this run is stopped.
     local root="$WORK/rootfs"
-    if ! debootstrap --variant=minbase "$suite" "$root" http://deb.debian.org/debian \
+    if ! in_background debootstrap --variant=minbase "$suite" "$root" http://deb.debian.org/debian \
       >"$STAND_IN_DIR/debootstrap.log" 2>&1; then
       unmount_under "$root"
       rm -rf --one-file-system "$root"
@@ -85,7 +85,7 @@ fi
 exec "$@"
 EOF
   chmod 0755 "$ctx/docker-entrypoint.sh"
-  "$DOCKER" build --quiet --network none -t "$tag" -f - "$ctx" >/dev/null <<EOF
+  cat >"$ctx/Dockerfile" <<EOF
 FROM $STAND_IN_BASE
 LABEL grpc-mtls.stand-in-recipe="$STAND_IN_RECIPE"
 COPY usr-local/ /usr/local/
@@ -96,6 +96,7 @@ ENV NODE_VERSION=$version NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["node"]
 EOF
+  in_background "$DOCKER" build --quiet --network none -t "$tag" "$ctx" >/dev/null
   rm -rf "$ctx"
 }
 
@@ -130,7 +131,7 @@ stand_in_golang() {
   chmod -R u+w "$ctx/go"
   chmod 0755 "$ctx"/go/bin/* "$ctx"/go/pkg/tool/*/*
   cp "$HOST_CA_BUNDLE" "$ctx/ca-certificates.crt"
-  "$DOCKER" build --quiet --network none -t "$tag" -f - "$ctx" >/dev/null <<EOF
+  cat >"$ctx/Dockerfile" <<EOF
 FROM $STAND_IN_BASE
 LABEL grpc-mtls.stand-in-recipe="$STAND_IN_RECIPE"
 ENV GOLANG_VERSION=$version GOTOOLCHAIN=local GOPATH=/go
@@ -142,5 +143,6 @@ RUN mkdir -p /go/src /go/bin && chmod -R 1777 /go && go version
 WORKDIR /go
 CMD ["bash"]
 EOF
+  in_background "$DOCKER" build --quiet --network none -t "$tag" "$ctx" >/dev/null
   rm -rf "$ctx"
 }
