@@ -7,7 +7,7 @@
 #   pause.tar              registry.k8s.io/pause:3.10, scripts/image/pause.c, FROM scratch
 #   coredns.tar            registry.k8s.io/coredns/coredns:v1.15.0, FROM scratch, the binary
 #                          the cluster build made (~/.cache/grpc-mtls-service/cluster/bin/coredns);
-#                          skipped, with a message, until that binary exists
+#                          (or $COREDNS_BIN); skipped, with a message, until that binary exists
 # Progress goes to stderr; the last line on stdout is the folder of the tarballs.
 #
 #   sudo scripts/image/build-images.sh [repo-root]
@@ -23,7 +23,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "${1:-$HERE/../..}" && pwd)"
 CACHE="${GRPC_MTLS_CACHE:-$HOME/.cache/grpc-mtls-service}"
 IMAGES="$CACHE/images"
-COREDNS_BIN="$CACHE/cluster/bin/coredns"
+COREDNS_BIN="${COREDNS_BIN:-$CACHE/cluster/bin/coredns}"
 PAUSE_IMAGE=registry.k8s.io/pause:3.10
 COREDNS_IMAGE=registry.k8s.io/coredns/coredns:v1.15.0
 # Debian's client, of the daemon's own version, when both are installed.
