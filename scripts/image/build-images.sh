@@ -6,8 +6,8 @@
 #                          exactly the versions the Dockerfile pins (scripts/image/stand-ins.sh)
 #   pause.tar              registry.k8s.io/pause:3.10, scripts/image/pause.c, FROM scratch
 #   coredns.tar            registry.k8s.io/coredns/coredns:v1.15.0, FROM scratch, the binary
-#                          the cluster build made (~/.cache/grpc-mtls-service/cluster/bin/coredns);
-#                          (or $COREDNS_BIN); skipped, with a message, until that binary exists
+#                          the cluster build made (~/.cache/grpc-mtls-service/cluster/bin/coredns,
+#                          or $COREDNS_BIN); skipped, with a message, until that binary exists
 # Progress goes to stderr; the last line on stdout is the folder of the tarballs.
 #
 #   sudo scripts/image/build-images.sh [repo-root]
