@@ -15,6 +15,9 @@
 # corepack, no `node` user (1000), and the golang stand-in has no gcc, git or the
 # other build packages (the probe builds with CGO off through the module proxy).
 #
+# The functions are called as `stand_in_x ... || fail`, where bash's set -e does not
+# apply inside them, so each step that can fail returns on its own.
+#
 # Each stand-in is built once and kept in the daemon's data root; its tag names the
 # versions and a label holds a hash of this recipe, so a changed recipe rebuilds it.
 
@@ -50,13 +53,13 @@ stand_in_base() {
     # Like the official images: no package lists or downloaded .debs, no host resolv.conf.
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
     : >"$root/etc/resolv.conf"
-    tar --numeric-owner -C "$root" -cf "$tarball.tmp" .
+    tar --numeric-owner -C "$root" -cf "$tarball.tmp" . || return 1
     mv "$tarball.tmp" "$tarball"
     rm -rf --one-file-system "$root"
   fi
   if ! "$DOCKER" image inspect "$tag" >/dev/null 2>&1; then
     step "docker import $tarball as $tag"
-    "$DOCKER" import --message "debootstrap --variant=minbase $suite" "$tarball" "$tag" >/dev/null
+    "$DOCKER" import --message "debootstrap --variant=minbase $suite" "$tarball" "$tag" >/dev/null || return 1
   fi
 }
 
@@ -65,13 +68,13 @@ stand_in_node() {
   local version="$1" suite="$2" tag="grpc-mtls-stand-in/node:$1-$2-slim"
   STAND_IN_NODE="$tag"
   _stand_in_current "$tag" && return 0
-  stand_in_base "$suite"
+  stand_in_base "$suite" || return 1
   local release ctx
-  release="$(bash "$HERE/node-release.sh" "$version")"
+  release="$(bash "$HERE/node-release.sh" "$version")" || return 1
   step "building stand-in $tag (Node $version from the npm registry on $STAND_IN_BASE)"
   ctx="$WORK/stand-in-node"
   mkdir -p "$ctx"
-  cp -a "$release/." "$ctx/usr-local"
+  cp -a "$release/." "$ctx/usr-local" || return 1
   rm -f "$ctx/usr-local/LICENSE" "$ctx"/usr-local/.complete-*
   cp "$HOST_CA_BUNDLE" "$ctx/ca-certificates.crt"
   # The official image's entrypoint: run the command given, or node when the first
@@ -96,7 +99,7 @@ ENV NODE_VERSION=$version NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 ENTRYPOINT ["docker-entrypoint.sh"]
 CMD ["node"]
 EOF
-  in_background "$DOCKER" build --quiet --network none -t "$tag" "$ctx" >/dev/null
+  in_background "$DOCKER" build --quiet --network none -t "$tag" "$ctx" >/dev/null || return 1
   rm -rf "$ctx"
 }
 
@@ -105,7 +108,7 @@ stand_in_golang() {
   local version="$1" suite="$2" tag="grpc-mtls-stand-in/golang:$1-$2"
   STAND_IN_GOLANG="$tag"
   _stand_in_current "$tag" && return 0
-  stand_in_base "$suite"
+  stand_in_base "$suite" || return 1
   local goarch dir ctx
   case "$(uname -m)" in
     x86_64) goarch=amd64 ;;
@@ -126,7 +129,7 @@ stand_in_golang() {
   step "building stand-in $tag (Go $version on $STAND_IN_BASE)"
   ctx="$WORK/stand-in-golang"
   mkdir -p "$ctx"
-  cp -a "$dir" "$ctx/go"
+  cp -a "$dir" "$ctx/go" || return 1
   # Module zips keep no file modes: make the toolchain's programs executable again.
   chmod -R u+w "$ctx/go"
   chmod 0755 "$ctx"/go/bin/* "$ctx"/go/pkg/tool/*/*
@@ -143,6 +146,6 @@ RUN mkdir -p /go/src /go/bin && chmod -R 1777 /go && go version
 WORKDIR /go
 CMD ["bash"]
 EOF
-  in_background "$DOCKER" build --quiet --network none -t "$tag" "$ctx" >/dev/null
+  in_background "$DOCKER" build --quiet --network none -t "$tag" "$ctx" >/dev/null || return 1
   rm -rf "$ctx"
 }
