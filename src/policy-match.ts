@@ -38,8 +38,9 @@ export class PolicyMatcher {
     if (path.startsWith(HEALTH_PATH_PREFIX)) return HEALTH_RULE;
     const g = this.grants.get(identity);
     if (!g) return null;
+    // `/pkg.Service/*` stands for one method name: a path with a further slash is no method of it.
     const slash = path.indexOf('/', 1);
-    const service = slash > 0 ? path.slice(1, slash) : '';
+    const service = slash > 0 && path.indexOf('/', slash + 1) < 0 ? path.slice(1, slash) : '';
     const index = Math.min(
       g.exact.get(path) ?? Infinity,
       g.services.get(service) ?? Infinity,
