@@ -137,6 +137,20 @@ describe('deciding a call', () => {
     });
   });
 
+  it('names the first rule in file order when several allow the same call', () => {
+    const twice = (first: string, second: string) =>
+      new Authorizer(
+        parse({
+          rules: [
+            { name: first, identities: [CLIENT_ID], methods: [ECHO] },
+            { name: second, identities: [CLIENT_ID], methods: [ECHO, '*'] },
+          ],
+        }),
+      );
+    expect(twice('a', 'b').decide(ECHO, CLIENT_ID)).toMatchObject({ rule: 'a' });
+    expect(twice('b', 'a').decide(ECHO, CLIENT_ID)).toMatchObject({ rule: 'b' });
+  });
+
   it('denies by default: other services, other identities, and look-alike paths', () => {
     const reflection = '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo';
     expect(authz.decide(reflection, CLIENT_ID).allowed).toBe(false);
@@ -155,6 +169,8 @@ describe('deciding a call', () => {
     });
     expect(none.decide(ECHO, CLIENT_ID).allowed).toBe(false);
     expect(none.decide('/grpc.health.v1.Health/Check', null).allowed).toBe(false);
+    // Only the health service itself, not a service whose name merely starts like it.
+    expect(none.decide('/grpc.health.v1.HealthAdmin/Reset', PROBE_ID).allowed).toBe(false);
   });
 
   it('reads the older forms as one rule "allowedIdentities" for every method', () => {
