@@ -10,7 +10,15 @@ import type { EchoClient } from '../src/client.js';
 import * as exit from '../src/exit-codes.js';
 import type { EchoServer } from '../src/server.js';
 import { CLIENT_ID, PROBE_ID, makePki, tempDir } from './helpers/pki.js';
-import { clientFor, pkiEnv, runTs, startInProcess, type LogCapture } from './helpers/server.js';
+import {
+  clientFor,
+  killProcess,
+  pkiEnv,
+  runTs,
+  startInProcess,
+  startServerProcess,
+  type LogCapture,
+} from './helpers/server.js';
 
 const ECHO = '/echo.v1.EchoService/Echo';
 const WHOAMI = '/echo.v1.EchoService/WhoAmI';
@@ -241,6 +249,40 @@ describe('per-method authorization', () => {
     await writeFile(file, JSON.stringify({ allowedIdentities: [CLIENT_ID, PROBE_ID] }));
     await old.logs.waitFor((l) => l.msg === 'reloaded authorization policy; new calls use it');
     expect((await old.probe.echo('listed now')).message).toBe('listed now');
+  });
+});
+
+describe('npm start with a policy file', () => {
+  it('takes a changed policy at once on SIGHUP, long before the next poll', async () => {
+    const file = join(dir.path, 'hup-policy.json');
+    await writeFile(
+      file,
+      JSON.stringify({ rules: [{ name: 'before', identities: [CLIENT_ID], methods: [ECHO] }] }),
+    );
+    // An hour between polls: only the signal can explain a reload within the test.
+    const s = await startServerProcess({
+      ...pkiEnv(pki),
+      AUTHZ_POLICY_FILE: file,
+      TLS_RELOAD_INTERVAL_MS: '3600000',
+    });
+    try {
+      await writeFile(
+        file,
+        JSON.stringify({ rules: [{ name: 'after', identities: [PROBE_ID], methods: [ECHO] }] }),
+      );
+      s.child.kill('SIGHUP');
+      expect(
+        await s.waitForLog((l) => l.msg === 'reloaded authorization policy; new calls use it'),
+      ).toMatchObject({
+        file,
+        policy: { rules: [{ name: 'after' }] },
+      });
+      const probe = clientFor(pki, `127.0.0.1:${s.port}`, 'probe', { serverName: 'localhost' });
+      expect((await probe.echo('after the signal')).message).toBe('after the signal');
+      probe.close();
+    } finally {
+      await killProcess(s.child);
+    }
   });
 });
 
