@@ -265,22 +265,28 @@ describe('npm start with a policy file', () => {
       AUTHZ_POLICY_FILE: file,
       TLS_RELOAD_INTERVAL_MS: '3600000',
     });
+    const probe = clientFor(pki, `127.0.0.1:${s.port}`, 'probe', { serverName: 'localhost' });
     try {
+      // A call answered shows the entry point ran on past "serving" to install its signal handlers.
+      await expect(probe.echo('before the signal')).rejects.toMatchObject(denied);
       await writeFile(
         file,
         JSON.stringify({ rules: [{ name: 'after', identities: [PROBE_ID], methods: [ECHO] }] }),
       );
       s.child.kill('SIGHUP');
-      expect(
-        await s.waitForLog((l) => l.msg === 'reloaded authorization policy; new calls use it'),
-      ).toMatchObject({
+      const reloaded = await Promise.race([
+        s.waitForLog((l) => l.msg === 'reloaded authorization policy; new calls use it'),
+        s.exited.then((code): never => {
+          throw new Error(`server exited (${code}, ${s.child.signalCode}): ${s.stderr()}`);
+        }),
+      ]);
+      expect(reloaded).toMatchObject({
         file,
         policy: { rules: [{ name: 'after' }] },
       });
-      const probe = clientFor(pki, `127.0.0.1:${s.port}`, 'probe', { serverName: 'localhost' });
       expect((await probe.echo('after the signal')).message).toBe('after the signal');
-      probe.close();
     } finally {
+      probe.close();
       await killProcess(s.child);
     }
   });
