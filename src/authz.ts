@@ -47,10 +47,6 @@ export class Authorizer {
     this.matcher = new PolicyMatcher(policy);
   }
 
-  get policy(): AuthzPolicy {
-    return this.matcher.policy;
-  }
-
   /** Swaps the policy for the calls that start from now on (one reference assignment). */
   replace(policy: AuthzPolicy): void {
     this.matcher = new PolicyMatcher(policy);
