@@ -1,23 +1,19 @@
 // Authorization: which verified identity may call which service. Enforced in a
 // server interceptor, before any handler runs.
 //
-// Policy: the health service is open to every verified caller (probes, load
-// balancers); every other service, reflection included, only to the allowed
-// identities. Anything not listed is denied: new services start closed.
+// Policy (policy-file.ts): the health service is open to every verified caller
+// (probes, load balancers); every other method, reflection included, only to
+// the identities a rule names for it. Anything no rule allows is denied: new
+// services start closed. The policy can be swapped while serving (a reload):
+// each call is decided once, when it starts, against the policy of that
+// moment, so a swap never touches a call already running.
 import * as grpc from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { SPIFFE_ID, peerOutcome } from './identity.js';
+import { peerOutcome } from './identity.js';
 import { LogLimiter } from './log-limiter.js';
 import { logRpc } from './logging.js';
-
-export const HEALTH_SERVICE = 'grpc.health.v1.Health';
-const HEALTH_PATH_PREFIX = `/${HEALTH_SERVICE}/`;
-
-export interface AuthzPolicy {
-  /** SPIFFE IDs allowed to call every non-health service. */
-  allowedIdentities: string[];
-}
+import type { AuthzPolicy } from './policy-file.js';
+import { PolicyMatcher } from './policy-match.js';
 
 type AuthContext = ReturnType<grpc.ServerInterceptingCallInterface['getAuthContext']>;
 
@@ -40,68 +36,20 @@ class AuthorizedCall extends grpc.ServerInterceptingCall {
   }
 }
 
-export class PolicyError extends Error {
-  override name = 'PolicyError';
-}
-
-/** Reads `{ "allowedIdentities": ["spiffe://…"] }`, refusing anything else by name. */
-export function loadPolicyFile(path: string): AuthzPolicy {
-  let raw: string;
-  try {
-    raw = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new PolicyError(`AUTHZ_POLICY_FILE (${path}) cannot be read: ${(err as Error).message}`);
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(raw);
-  } catch (err) {
-    throw new PolicyError(
-      `AUTHZ_POLICY_FILE (${path}) is not valid JSON: ${(err as Error).message}`,
-    );
-  }
-  const shape = 'expected {"allowedIdentities": ["spiffe://…", …]}';
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new PolicyError(`AUTHZ_POLICY_FILE (${path}): ${shape}`);
-  }
-  const unknown = Object.keys(data).filter((k) => k !== 'allowedIdentities');
-  if (unknown.length > 0) {
-    throw new PolicyError(
-      `AUTHZ_POLICY_FILE (${path}) has unknown field ${JSON.stringify(unknown[0])}: ${shape}`,
-    );
-  }
-  const ids = (data as { allowedIdentities?: unknown }).allowedIdentities;
-  if (!Array.isArray(ids) || !ids.every((i) => typeof i === 'string' && i.trim() !== '')) {
-    throw new PolicyError(
-      `AUTHZ_POLICY_FILE (${path}): allowedIdentities must be a list of non-empty strings; ${shape}`,
-    );
-  }
-  return checkPolicy({ allowedIdentities: ids as string[] }, `AUTHZ_POLICY_FILE (${path})`);
-}
-
-/**
- * Refuses an entry that is not a SPIFFE ID: identities come only from URI SANs
- * (identity.ts), so a CN or a typo in the policy would silently match nobody.
- */
-export function checkPolicy(policy: AuthzPolicy, label: string): AuthzPolicy {
-  for (const id of policy.allowedIdentities) {
-    if (!SPIFFE_ID.test(id)) {
-      throw new PolicyError(
-        `${label}: ${JSON.stringify(id)} is not a SPIFFE ID (spiffe://trust-domain/path); identities come only from the certificate's URI SAN, never its CN`,
-      );
-    }
-  }
-  return policy;
-}
-
 export type Decision =
-  { allowed: true; identity: string } | { allowed: false; identity: string | null; reason: string };
+  | { allowed: true; identity: string; rule: string }
+  | { allowed: false; identity: string | null; reason: string };
 
 export class Authorizer {
-  private readonly allowed: Set<string>;
+  private matcher: PolicyMatcher;
 
   constructor(policy: AuthzPolicy) {
-    this.allowed = new Set(policy.allowedIdentities);
+    this.matcher = new PolicyMatcher(policy);
+  }
+
+  /** Swaps the policy for the calls that start from now on (one reference assignment). */
+  replace(policy: AuthzPolicy): void {
+    this.matcher = new PolicyMatcher(policy);
   }
 
   /** `problem` says why a caller without an identity has none (identity.ts). */
@@ -113,8 +61,8 @@ export class Authorizer {
         reason: `${problem ?? 'the client certificate carries no usable identity'}; refused ${path}`,
       };
     }
-    if (path.startsWith(HEALTH_PATH_PREFIX) || this.allowed.has(identity))
-      return { allowed: true, identity };
+    const rule = this.matcher.match(path, identity);
+    if (rule !== null) return { allowed: true, identity, rule };
     return {
       allowed: false,
       identity,
@@ -138,6 +86,7 @@ export class Authorizer {
       const identity = outcome.identity?.id ?? null;
       const decision = this.decide(method.path, identity, outcome.problem ?? undefined);
       if (decision.allowed) {
+        const { rule } = decision;
         if (access === null) return new AuthorizedCall(call, undefined, auth);
         let logged = false;
         return new AuthorizedCall(
@@ -151,7 +100,7 @@ export class Authorizer {
                   if (logged) return;
                   logged = true;
                   const ms = performance.now() - started;
-                  logRpc(access, method.path, identity, endedWithoutStatus(call), ms);
+                  logRpc(access, method.path, identity, endedWithoutStatus(call), ms, rule);
                 },
               });
             },
@@ -160,7 +109,7 @@ export class Authorizer {
               const first = !logged;
               logged = true;
               next(status); // the response first, then the line
-              if (first) logRpc(access, method.path, identity, status.code, ms);
+              if (first) logRpc(access, method.path, identity, status.code, ms, rule);
             },
           },
           auth,
@@ -172,7 +121,9 @@ export class Authorizer {
             method: method.path,
             caller: decision.identity,
             peer: call.getPeer(),
-            reason: decision.reason,
+            // The log says why; the caller is not told how the policy is built.
+            reason:
+              decision.identity === null ? decision.reason : `${decision.reason}: no rule matched`,
           },
           'permission denied',
         );

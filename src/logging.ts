@@ -74,13 +74,18 @@ export function createLoggers(
   return { log, access, output };
 }
 
-/** The line each RPC gets at info: method, verified caller, status, duration. */
+/**
+ * The line each RPC gets at info: method, verified caller, status, duration,
+ * and for an allowed call the policy rule that allowed it (a denied call has
+ * no `rule`: none matched).
+ */
 export function logRpc(
   log: Logger,
   method: string,
   caller: string | null,
   code: grpc.status,
   ms: number,
+  rule?: string,
 ): void {
   log.info(
     {
@@ -88,6 +93,7 @@ export function logRpc(
       caller: caller ?? 'unknown',
       code: grpc.status[code],
       ms: Math.round(ms * 1000) / 1000,
+      rule,
     },
     'rpc',
   );

@@ -3,8 +3,14 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
-import { checkPolicy, loadPolicyFile, type AuthzPolicy } from './authz.js';
 import { LOG_LEVELS } from './logging.js';
+import {
+  PolicyError,
+  loadPolicyFile,
+  policyFromIdentities,
+  type AuthzPolicy,
+} from './policy-file.js';
+import { kitMethods } from './policy-methods.js';
 import {
   UsageError,
   boolean,
@@ -91,7 +97,7 @@ export const SERVER_SETTINGS = {
     flag: 'allowed-identity',
     env: 'AUTHZ_ALLOWED_IDENTITIES',
     kind: 'list',
-    help: 'identity allowed to call EchoService and reflection (repeatable; comma-separated in the variable)',
+    help: 'identity allowed to call every method but health (repeatable; comma-separated in the variable); the one-rule form of --policy-file',
     default: [DEFAULT_CLIENT_IDENTITY] as string[],
     parse: text,
     valueName: 'ID',
@@ -99,7 +105,7 @@ export const SERVER_SETTINGS = {
   policyFile: {
     flag: 'policy-file',
     env: 'AUTHZ_POLICY_FILE',
-    help: 'JSON policy {"allowedIdentities": [...]} instead of --allowed-identity',
+    help: 'JSON policy of per-method rules {"rules": [{"name", "identities", "methods"}]} (or {"allowedIdentities": [...]}), instead of --allowed-identity; reloaded when it changes (--tls-reload-interval-ms, SIGHUP)',
     default: '',
     parse: text,
     valueName: 'FILE',
@@ -232,6 +238,10 @@ export type ServerConfig = Omit<
 > & {
   policy: AuthzPolicy;
   policySource: string;
+  /** The policy file to follow for changes, '' when the policy came from the settings. */
+  policyFile: string;
+  /** Its text as loaded at start-up, so the first poll sees no change. */
+  policyText: string;
 };
 
 export const SERVER_USAGE = `Usage: npm start -- [options]
@@ -261,21 +271,26 @@ export function parseServerConfig(
     );
   }
   let policy: AuthzPolicy;
+  let policyText = '';
   try {
-    policy =
-      policyFile !== ''
-        ? loadPolicyFile(policyFile)
-        : checkPolicy(
-            { allowedIdentities: [...allowedIdentities] },
-            'AUTHZ_ALLOWED_IDENTITIES (--allowed-identity)',
-          );
+    if (policyFile !== '') {
+      ({ policy, raw: policyText } = loadPolicyFile(policyFile, kitMethods()));
+    } else {
+      policy = policyFromIdentities(
+        allowedIdentities,
+        'AUTHZ_ALLOWED_IDENTITIES (--allowed-identity)',
+      );
+    }
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    if (err instanceof PolicyError) throw new UsageError(err.message);
+    throw err;
   }
   return {
     config: {
       ...settings,
       policy,
+      policyFile,
+      policyText,
       policySource:
         policyFile !== '' ? policyFile : listSet ? 'AUTHZ_ALLOWED_IDENTITIES' : 'default',
     },

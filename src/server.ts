@@ -9,6 +9,9 @@ import type { Logger } from 'pino';
 import { Authorizer } from './authz.js';
 import { echoHandlers } from './echo-service.js';
 import { HealthReporter } from './health.js';
+import { describePolicy } from './policy-file.js';
+import { kitMethods } from './policy-methods.js';
+import { PolicyReloader } from './policy-reloader.js';
 import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from './proto.js';
 import type { ServerConfig } from './server-config.js';
 import { instrumentTlsListeners } from './tls-listeners.js';
@@ -35,6 +38,9 @@ const mebibytes = (b: Record<string, number>): Record<string, number> =>
 export class EchoServer {
   readonly health = new HealthReporter([ECHO_SERVICE]);
   readonly reloader: TlsReloader;
+  /** Follows AUTHZ_POLICY_FILE; null when the policy came from the settings. */
+  readonly policyReloader: PolicyReloader | null;
+  readonly authorizer: Authorizer;
   private readonly server: grpc.Server;
   private readonly credentials: LimitedServerCredentials;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -68,7 +74,14 @@ export class EchoServer {
     );
     // Per-RPC lines only when they would be written: turning them off removes their cost.
     const logRpcs = config.accessLog && access.isLevelEnabled('info');
-    const interceptors = [new Authorizer(config.policy).interceptor(log, logRpcs ? access : null)];
+    this.authorizer = new Authorizer(config.policy);
+    this.policyReloader =
+      config.policyFile === ''
+        ? null
+        : new PolicyReloader(config.policyFile, config.policyText, kitMethods(), log, (p) =>
+            this.authorizer.replace(p),
+          );
+    const interceptors = [this.authorizer.interceptor(log, logRpcs ? access : null)];
     this.server = new grpc.Server({
       'grpc.keepalive_time_ms': config.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
@@ -123,16 +136,15 @@ export class EchoServer {
     instrumentTlsListeners(this.server, this.log);
     limitConnections(this.server, this.config.maxConnections, this.log);
     this.reloader.start(this.config.reloadIntervalMs);
+    // One interval for every file followed: TLS files and the policy come from the same kind of volume.
+    this.policyReloader?.start(this.config.reloadIntervalMs);
     this.health.setAll('SERVING');
     this.log.info(
       {
         address: this.config.address.replace(/:\d+$/, `:${port}`),
         unixSocket: this.config.unixSocket || undefined,
         certificate: describeCertificate(this.leaf),
-        policy: {
-          source: this.config.policySource,
-          allowedIdentities: this.config.policy.allowedIdentities,
-        },
+        policy: { source: this.config.policySource, ...describePolicy(this.config.policy) },
         reflection: this.config.reflection,
         memoryBoundMiB: mebibytes(memoryBound(this.config)),
         startupMs: Math.round(performance.now()),
@@ -144,6 +156,11 @@ export class EchoServer {
     this.expiryTimer = setInterval(() => this.checkExpiry(), DAY_MS);
     this.expiryTimer.unref();
     return { port };
+  }
+
+  /** SIGHUP: look at every followed file now instead of at the next poll. */
+  async reloadNow(): Promise<void> {
+    await Promise.all([this.reloader.check(), this.policyReloader?.check()]);
   }
 
   private checkExpiry(): void {
@@ -174,6 +191,7 @@ export class EchoServer {
     );
     await delay(this.config.drainDelayMs);
     this.reloader.stop();
+    this.policyReloader?.stop();
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     this.health.endWatches();
     const outcome = await new Promise<'graceful' | 'forced'>((resolve) => {

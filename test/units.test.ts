@@ -5,7 +5,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Authorizer, PolicyError, checkPolicy, loadPolicyFile } from '../src/authz.js';
+import { Authorizer } from '../src/authz.js';
+import { PolicyError, loadPolicyFile, policyFromIdentities } from '../src/policy-file.js';
 import { certificateProblem } from '../src/cert-policy.js';
 import { LogLimiter } from '../src/log-limiter.js';
 import { parseClientArgs } from '../src/client-config.js';
@@ -113,10 +114,11 @@ describe('authorization policy', () => {
   };
 
   it('opens health to every verified caller and everything else only to the allowed identities', () => {
-    const authz = new Authorizer({ allowedIdentities: [CLIENT_ID] });
+    const authz = new Authorizer(policyFromIdentities([CLIENT_ID], 'AUTHZ_ALLOWED_IDENTITIES'));
     expect(authz.decide('/grpc.health.v1.Health/Check', PROBE_ID)).toEqual({
       allowed: true,
       identity: PROBE_ID,
+      rule: 'health',
     });
     expect(authz.decide('/echo.v1.EchoService/Echo', CLIENT_ID).allowed).toBe(true);
     expect(authz.decide('/echo.v1.EchoService/Echo', PROBE_ID)).toMatchObject({
@@ -134,8 +136,11 @@ describe('authorization policy', () => {
   it('loads a policy file and refuses malformed ones by name', async () => {
     const ids = ['spiffe://td/ns/a/sa/a', 'spiffe://td/ns/b/sa/b'];
     expect(
-      loadPolicyFile(await write('ok.json', JSON.stringify({ allowedIdentities: ids }))),
-    ).toEqual({ allowedIdentities: ids });
+      loadPolicyFile(await write('ok.json', JSON.stringify({ allowedIdentities: ids }))).policy,
+    ).toEqual({
+      format: 'allowedIdentities',
+      rules: [{ name: 'allowedIdentities', identities: ids, methods: ['*'] }],
+    });
     // Identities come only from URI SANs: a CN-like entry would match nobody, so it is refused.
     const cn = await write('cn.json', JSON.stringify({ allowedIdentities: ['grpc-client'] }));
     expect(() => loadPolicyFile(cn)).toThrow(
@@ -148,7 +153,7 @@ describe('authorization policy', () => {
     const notJson = await write('bad.json', '{');
     expect(() => loadPolicyFile(notJson)).toThrow(/is not valid JSON/);
     const list = await write('list.json', '[]');
-    expect(() => loadPolicyFile(list)).toThrow(/expected \{"allowedIdentities"/);
+    expect(() => loadPolicyFile(list)).toThrow(/expected \{"rules"/);
     const empty = await write('empty.json', JSON.stringify({ allowedIdentities: [''] }));
     expect(() => loadPolicyFile(empty)).toThrow(/list of non-empty strings/);
   });
@@ -168,7 +173,7 @@ describe('the authorization interceptor', () => {
   });
 
   it('reads the caller once per call and hands the handler that same auth context', () => {
-    const authz = new Authorizer({ allowedIdentities: [CLIENT_ID] });
+    const authz = new Authorizer(policyFromIdentities([CLIENT_ID], 'AUTHZ_ALLOWED_IDENTITIES'));
     const auth = { transportSecurityType: 'ssl', sslPeerCertificate: peer };
     let reads = 0;
     // Only what the interceptor touches of the next call in the chain.
@@ -386,12 +391,10 @@ describe('the certificate policy', () => {
   });
 
   it('refuses a policy entry that is not a SPIFFE ID, naming the setting', () => {
-    expect(() =>
-      checkPolicy({ allowedIdentities: ['grpc-client'] }, 'AUTHZ_ALLOWED_IDENTITIES'),
-    ).toThrow(/^AUTHZ_ALLOWED_IDENTITIES: "grpc-client" is not a SPIFFE ID/);
-    expect(checkPolicy({ allowedIdentities: [CLIENT_ID] }, 'x')).toEqual({
-      allowedIdentities: [CLIENT_ID],
-    });
+    expect(() => policyFromIdentities(['grpc-client'], 'AUTHZ_ALLOWED_IDENTITIES')).toThrow(
+      /^AUTHZ_ALLOWED_IDENTITIES: "grpc-client" is not a SPIFFE ID/,
+    );
+    expect(policyFromIdentities([CLIENT_ID], 'x').rules[0]?.identities).toEqual([CLIENT_ID]);
   });
 });
 

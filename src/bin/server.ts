@@ -61,8 +61,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // SIGHUP: look for rotated TLS files now instead of at the next poll.
-  process.on('SIGHUP', () => void server.reloader.check());
+  // SIGHUP: look for rotated TLS files and a changed policy now instead of at the next poll.
+  process.on('SIGHUP', () => void server.reloadNow());
 }
 
 main().catch((err: unknown) => fail(exit.UNEXPECTED, (err as Error).stack ?? String(err)));

@@ -1,0 +1,30 @@
+// Every method path this server can offer, so a policy naming a service or a
+// method it does not have (a typo, a missing package) is refused at load time
+// instead of silently matching nothing.
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { ECHO_PROTO, LOADER_OPTIONS } from './proto.js';
+
+/**
+ * What @grpc/reflection registers (both versions grpcurl and others speak).
+ * Listed by name: the package ships its protos but exports no definition of them.
+ */
+const REFLECTION_METHODS = [
+  '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+  '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo',
+];
+
+let known: ReadonlySet<string> | null = null;
+
+/** Reflection is included whether or not it is turned on: a policy may name it ahead. */
+export function kitMethods(): ReadonlySet<string> {
+  if (known) return known;
+  const definition = protoLoader.loadSync([ECHO_PROTO, healthProtoPath], LOADER_OPTIONS);
+  const paths = new Set(REFLECTION_METHODS);
+  for (const service of Object.values(definition)) {
+    if ('format' in service) continue; // a message or enum type, not a service
+    for (const method of Object.values(service)) paths.add(method.path);
+  }
+  known = paths;
+  return known;
+}
