@@ -40,10 +40,14 @@ describe('floods of control frames', () => {
       }
       c.send(...frames);
     }
-    await c.until(() => c.goaway !== null, 'GOAWAY');
-    // nghttp2's reset-rate limit (since 1.57) ends the connection long before the flood does.
-    expect(c.goaway).toMatchObject({ code: CODE.INTERNAL_ERROR });
-    expect(c.goaway!.lastStream).toBeLessThan(2 * 5000);
+    await c.until(() => c.goaway !== null || c.isClosed, 'the server ending the connection');
+    // The server ends the connection long before the flood does. Node 20: nghttp2's
+    // reset-rate limit (since 1.57), GOAWAY INTERNAL_ERROR. Node 24: Node's own limit resets
+    // the stream with ENHANCE_YOUR_CALM and closes the connection.
+    const ending = c.goaway?.code ?? [...c.rstCodes.values()].at(-1);
+    expect([CODE.INTERNAL_ERROR, CODE.ENHANCE_YOUR_CALM]).toContain(ending);
+    if (c.goaway) expect(c.goaway.lastStream).toBeLessThan(2 * 5000);
+    else expect(c.rstCodes.size).toBeLessThan(5000);
     expect((await meanwhile).message).toBe('meanwhile');
     await suite.expectMemoryWithin(1);
   });
