@@ -27,8 +27,13 @@ async function main(): Promise<void> {
   const { config } = parsed;
   const { log, access } = createLoggers(config.logLevel, 'grpc-server');
   let server: EchoServer;
+  // SIGHUP: look for rotated TLS files and a changed policy now instead of at the next
+  // poll. Installed before the server starts, so that a SIGHUP sent as soon as the
+  // "serving" line appears never meets Node's default action (exit).
+  let created: EchoServer | undefined;
+  process.on('SIGHUP', () => void created?.reloadNow());
   try {
-    server = await EchoServer.create(config, log, access);
+    server = created = await EchoServer.create(config, log, access);
     await server.start();
   } catch (err) {
     const e = err as Error;
@@ -61,8 +66,6 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  // SIGHUP: look for rotated TLS files and a changed policy now instead of at the next poll.
-  process.on('SIGHUP', () => void server.reloadNow());
 }
 
 main().catch((err: unknown) => fail(exit.UNEXPECTED, (err as Error).stack ?? String(err)));
