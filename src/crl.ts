@@ -3,7 +3,7 @@
 // node-forge signs no CRLs, so the TBSCertList is assembled with its ASN.1
 // encoder and signed with node:crypto; reading a CRL back (for --status and for
 // the TLS set) checks its signature with node:crypto too, never with forge.
-import { X509Certificate, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { X509Certificate, sign, verify } from 'node:crypto';
 import forge from 'node-forge';
 
 const { asn1 } = forge;
@@ -215,8 +215,10 @@ export function checkCrl(
     throw new CrlError(`it is signed with ${crl.signatureOid}, not sha256WithRSAEncryption`);
   }
   const signer = cas.find((ca) => {
-    const key: KeyObject = createPublicKey(ca.publicKey.export({ format: 'pem', type: 'spki' }));
-    return subjectDer(ca).equals(crl.issuerDer) && verify('sha256', crl.tbsDer, key, crl.signature);
+    return (
+      subjectDer(ca).equals(crl.issuerDer) &&
+      verify('sha256', crl.tbsDer, ca.publicKey, crl.signature)
+    );
   });
   if (signer === undefined) throw new CrlError('it is not signed by the trusted CA');
   if (crl.nextUpdate <= now) {
