@@ -6,9 +6,17 @@ import { fileURLToPath } from 'node:url';
 import { rotateCa } from '../src/ca-rollover.js';
 import { CaKeyError } from '../src/ca-store.js';
 import { OutputError, generateBundle, type BundleResult } from '../src/cert-bundle.js';
-import { certificateStatus } from '../src/cert-status.js';
+import { certificateStatus, crlStatus } from '../src/cert-status.js';
 import * as exit from '../src/exit-codes.js';
 import { UsageError, formatHelp, integer, oneOf, parseSettings } from '../src/options.js';
+import {
+  CRL_WARN_DAYS,
+  CrlError,
+  DEFAULT_CRL_DAYS,
+  MAX_CRL_DAYS,
+  type CrlInfo,
+} from '../src/crl.js';
+import { revoke } from '../src/crl-revoke.js';
 import { DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS, KEY_SIZES, MAX_LEAF_DAYS } from '../src/pki.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
@@ -139,6 +147,20 @@ const settings = {
     default: false,
     parse: (t: string) => t === 'true',
   },
+  revoke: {
+    flag: 'revoke',
+    help: "add a certificate to the CA's CRL (certs/ca.crl and ca.crl in every Secret): a workload (grpc-server, grpc-client, grpc-probe) or a serial in hex",
+    default: '',
+    parse: (t: string) => t,
+    valueName: 'WORKLOAD|SERIAL',
+  },
+  crlDays: {
+    flag: 'crl-days',
+    help: `days until the CRL's nextUpdate (re-signed on every run), at most ${MAX_CRL_DAYS}`,
+    default: DEFAULT_CRL_DAYS,
+    parse: integer(1, MAX_CRL_DAYS),
+    valueName: 'N',
+  },
   warnDays: {
     flag: 'warn-days',
     help: '--status: how many days before expiry a certificate counts as expiring',
@@ -167,6 +189,15 @@ function printTable(header: string[], rows: string[][]): void {
   }
 }
 
+const resignCommand =
+  're-sign it with `npm run gen-certs` (re-issues the leaves too) before its next update';
+
+function printCrl(crl: CrlInfo, file: string): void {
+  console.log(
+    `CRL ${file}: number ${crl.number}, ${crl.entries.length} revoked, next update ${crl.nextUpdate.toISOString()}; ${resignCommand}.`,
+  );
+}
+
 async function status(dir: string, warnDays: number): Promise<number> {
   const rows = await certificateStatus(dir, warnDays);
   if (rows.length === 0) throw new OutputError(`no certificates in ${dir}; run gen-certs first`);
@@ -183,11 +214,33 @@ async function status(dir: string, warnDays: number): Promise<number> {
     ]),
   );
   const bad = rows.filter((r) => r.state !== 'ok');
-  if (bad.length === 0) return exit.OK;
-  console.error(
-    `gen-certs: ${bad.length} certificate(s) expired or expiring within ${warnDays} days: re-run gen-certs to re-issue them`,
-  );
-  return exit.CERT_EXPIRING;
+  const crl = await crlStatus(dir);
+  if (crl !== null) {
+    console.log('');
+    console.log(
+      `CRL ${crl.file}: number ${crl.number}, next update ${crl.nextUpdate.toISOString()} (${crl.daysLeft} days left), ${crl.state}`,
+    );
+    if (crl.revoked.length === 0) console.log('No certificate is revoked.');
+    else {
+      printTable(
+        ['REVOKED SERIAL', 'WORKLOAD', 'REVOKED AT'],
+        crl.revoked.map((r) => [r.serial, r.workload ?? '-', r.revokedAt.toISOString()]),
+      );
+    }
+  }
+  if (bad.length > 0) {
+    console.error(
+      `gen-certs: ${bad.length} certificate(s) expired or expiring within ${warnDays} days: re-run gen-certs to re-issue them`,
+    );
+  }
+  if (crl !== null && crl.state !== 'ok') {
+    console.error(
+      crl.state === 'invalid'
+        ? `gen-certs: ${crl.file} is not signed by ${dir}/ca.crt: run gen-certs to sign a new one`
+        : `gen-certs: ${crl.file} ${crl.state === 'expired' ? 'has expired' : `expires within ${CRL_WARN_DAYS} days`}: ${resignCommand}`,
+    );
+  }
+  return bad.length === 0 && (crl === null || crl.state === 'ok') ? exit.OK : exit.CERT_EXPIRING;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -198,7 +251,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (positionals.length > 0)
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}; see --help`);
-  const chosen = (['newCa', 'rotateCa', 'status'] as const).filter((k) => values[k]);
+  const chosen = (['newCa', 'rotateCa', 'status', 'revoke'] as const).filter((k) => values[k]);
   if (chosen.length > 1) {
     throw new UsageError(
       `--${chosen.map((k) => settings[k].flag).join(' and --')} cannot be combined; pick one`,
@@ -208,6 +261,18 @@ async function main(argv: string[]): Promise<number> {
   const keySize = Number(values.keySize) as (typeof KEY_SIZES)[number];
   const options = { ...values, keySize, trustDomain: values.trustDomain || values.clusterDomain };
   const started = performance.now();
+  if (values.revoke !== '') {
+    const r = await revoke(options, values.revoke);
+    console.log(
+      r.alreadyRevoked
+        ? `Serial ${r.serial}${r.workload === null ? '' : ` (${r.workload})`} was already revoked; re-signed the CRL.`
+        : `Revoked serial ${r.serial}${r.workload === null ? '' : ` (${r.workload})`}. Peers loading the CRL refuse it from their next reload; re-run gen-certs to give the workload a new certificate.`,
+    );
+    printCrl(r.crl, resolve(values.outDir, 'ca.crl'));
+    if (r.secrets.length > 0)
+      console.log(`Secret manifests updated (key ca.crl): ${r.secrets.join(', ')}`);
+    return exit.OK;
+  }
   let result: BundleResult;
   if (values.rotateCa) {
     const step = await rotateCa(options);
@@ -236,6 +301,7 @@ async function main(argv: string[]): Promise<number> {
     console.log('');
     console.log(`Secret manifests (private keys, git-ignored): ${result.secrets.join(', ')}`);
   }
+  if (result.crl !== undefined) printCrl(result.crl, resolve(values.outDir, 'ca.crl'));
   console.log(`Done in ${ms} ms. Private keys are mode 0600; never commit them.`);
   return exit.OK;
 }
@@ -247,11 +313,13 @@ main(process.argv.slice(2)).then(
     const code =
       e instanceof UsageError
         ? exit.USAGE
-        : e instanceof CaKeyError
-          ? exit.CA_KEY_INVALID
-          : e instanceof OutputError
-            ? exit.OUTPUT_UNWRITABLE
-            : exit.UNEXPECTED;
+        : e instanceof CrlError
+          ? exit.USAGE
+          : e instanceof CaKeyError
+            ? exit.CA_KEY_INVALID
+            : e instanceof OutputError
+              ? exit.OUTPUT_UNWRITABLE
+              : exit.UNEXPECTED;
     console.error(`gen-certs: ${e.message}`);
     process.exit(code);
   },

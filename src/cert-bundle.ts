@@ -14,6 +14,8 @@ import {
   removeRolloverFiles,
   rolloverInProgress,
 } from './ca-store.js';
+import { DEFAULT_CRL_DAYS, type CrlInfo } from './crl.js';
+import { crlFile, nextCrl } from './crl-store.js';
 import {
   DEFAULT_CA_DAYS,
   DEFAULT_LEAF_DAYS,
@@ -47,6 +49,8 @@ export interface BundleOptions {
   days: number;
   caDays: number;
   newCa: boolean;
+  /** Days until the CRL's nextUpdate; it is re-signed on every run. */
+  crlDays?: number;
   now?: Date;
 }
 
@@ -87,6 +91,8 @@ export interface BundleResult {
   caKept: boolean;
   certificates: WrittenCertificate[];
   secrets: string[];
+  /** The CRL signed on this run (absent from the rollover steps, which sign none). */
+  crl?: CrlInfo;
 }
 
 /** The output folder cannot be created or written. */
@@ -169,6 +175,7 @@ export function workloadFiles(
   leaves: Record<Workload, LeafPems>,
   caBundlePem: string,
   writeLeaves: boolean,
+  crlPem?: string,
 ): { files: PendingFile[]; certificates: WrittenCertificate[]; secrets: string[] } {
   const files: PendingFile[] = [];
   const certificates: WrittenCertificate[] = [];
@@ -189,6 +196,7 @@ export function workloadFiles(
         certPem: leaf.certPem,
         keyPem: leaf.keyPem,
         caPem: caBundlePem,
+        ...(crlPem === undefined ? {} : { crlPem }),
       });
       files.push({ path, contents: yaml, mode: KEY_MODE });
       secrets.push(path);
@@ -239,7 +247,9 @@ export async function generateBundle(opts: BundleOptions): Promise<BundleResult>
   const leaves = await issueWorkloadLeaves(opts, ca, now);
   const bundlePem =
     existing === null ? ca.certPem : await readFile(certPath(opts.outDir, 'ca'), 'utf8');
-  const { files, certificates, secrets } = workloadFiles(opts, leaves, bundlePem, true);
+  const crl = await nextCrl(opts.outDir, ca, opts.crlDays ?? DEFAULT_CRL_DAYS, now);
+  const { files, certificates, secrets } = workloadFiles(opts, leaves, bundlePem, true, crl.pem);
+  files.push(crlFile(opts.outDir, crl.pem));
   if (existing === null) {
     files.push({ path: certPath(opts.outDir, 'ca'), contents: ca.certPem, mode: PUBLIC_MODE });
     files.push({ path: keyPath(opts.outDir, 'ca'), contents: ca.keyPem, mode: KEY_MODE });
@@ -250,5 +260,6 @@ export async function generateBundle(opts: BundleOptions): Promise<BundleResult>
     caKept: existing !== null,
     certificates: [describeCert(certPath(opts.outDir, 'ca'), ca.certPem), ...certificates],
     secrets,
+    crl: crl.info,
   };
 }

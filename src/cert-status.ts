@@ -1,8 +1,11 @@
 // `gen-certs --status`: every certificate in the folder with its subject, SANs,
-// issuer and days left, so an operator sees what expires before it does.
+// issuer and days left, so an operator sees what expires before it does; and
+// the CRL: what it revokes and when its nextUpdate passes.
 import { X509Certificate } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CRL_WARN_DAYS, CrlError, checkCrl, crlDaysLeft } from './crl.js';
+import { crlPath, readCrl, workloadSerials } from './crl-store.js';
 import { daysLeft, splitPemCertificates } from './tls-material.js';
 
 export interface CertificateStatus {
@@ -40,4 +43,43 @@ export async function certificateStatus(
     }
   }
   return rows;
+}
+
+export interface CrlStatus {
+  file: string;
+  number: bigint;
+  nextUpdate: Date;
+  daysLeft: number;
+  /** `invalid`: not signed by the CA in the folder. */
+  state: 'ok' | 'expiring' | 'expired' | 'invalid';
+  revoked: { serial: string; workload: string | null; revokedAt: Date }[];
+}
+
+/** The CRL beside the CA (null when there is none): what it revokes and when it must be re-signed. */
+export async function crlStatus(dir: string, now: Date = new Date()): Promise<CrlStatus | null> {
+  const crl = await readCrl(dir);
+  if (crl === null) return null;
+  const names = await workloadSerials(dir);
+  let state: CrlStatus['state'];
+  try {
+    const caPem = await readFile(join(dir, 'ca.crt'), 'utf8');
+    checkCrl(
+      crl,
+      splitPemCertificates(caPem).map((p) => new X509Certificate(p)),
+      new Date(0),
+    );
+    const left = crlDaysLeft(crl, now);
+    state = left <= 0 ? 'expired' : left <= CRL_WARN_DAYS ? 'expiring' : 'ok';
+  } catch (err) {
+    if (!(err instanceof CrlError)) throw err;
+    state = 'invalid';
+  }
+  return {
+    file: crlPath(dir),
+    number: crl.number,
+    nextUpdate: crl.nextUpdate,
+    daysLeft: Math.floor(crlDaysLeft(crl, now)),
+    state,
+    revoked: crl.entries.map((e) => ({ ...e, workload: names.get(e.serial) ?? null })),
+  };
 }

@@ -66,10 +66,7 @@ async function runCommand(
 export async function runClient(inv: ClientInvocation, stopped: AbortSignal): Promise<number> {
   let ownIdentity: string;
   try {
-    const own = await loadTlsMaterial(
-      { certFile: inv.options.certFile, keyFile: inv.options.keyFile, caFile: inv.options.caFile },
-      'client',
-    );
+    const own = await loadTlsMaterial(inv.options, 'client');
     ownIdentity = identityFromCertificate(own.leaf)?.id ?? 'unknown';
   } catch (err) {
     if (err instanceof TlsFileError || err instanceof TlsInvalidError) {

@@ -24,6 +24,14 @@ export const CLIENT_SETTINGS = {
     parse: text,
     valueName: 'FILE',
   },
+  crlFile: {
+    flag: 'tls-crl-file',
+    env: 'TLS_CRL_FILE',
+    help: 'CRL signed by the CA (PEM, e.g. certs/ca.crl): refuses a revoked server certificate; empty checks none',
+    default: '',
+    parse: text,
+    valueName: 'FILE',
+  },
   certFile: {
     flag: 'tls-cert-file',
     env: 'TLS_CERT_FILE',
@@ -135,13 +143,14 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv): ClientI
     throw new UsageError('collect takes one or more messages: npm run client -- collect a b c');
   if (command === 'stream' && values.count === 0)
     throw new UsageError('stream needs --count N (1 or more)');
-  const { target, caFile, certFile, keyFile, serverName, deadlineMs } = values;
+  const { target, caFile, crlFile, certFile, keyFile, serverName, deadlineMs } = values;
   return {
     command: command as Command,
     args,
     options: {
       target,
       caFile,
+      ...(crlFile !== '' ? { crlFile } : {}),
       certFile,
       keyFile,
       deadlineMs,

@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { certificateProblem } from './cert-policy.js';
+import { normaliseSerial } from './crl.js';
 import type { TlsFiles } from './tls-material.js';
 import { SILENT_LOG, TlsReloader, type ReloadLog } from './tls-reloader.js';
 
@@ -21,11 +22,15 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
   private readonly identityListeners =
     new Set<grpc.experimental.IdentityCertificateUpdateListener>();
   readonly reloader: TlsReloader;
+  /** Serials the current CRL revokes (lower-case hex); null with no CRL configured. */
+  private revoked: ReadonlySet<string> | null = null;
 
   constructor(files: TlsFiles, intervalMs: number, log: ReloadLog = SILENT_LOG) {
-    this.reloader = new TlsReloader(files, 'client', null, log, (m) =>
-      this.publish({ caCertificate: m.ca }, { certificate: m.cert, privateKey: m.key }),
-    );
+    this.reloader = new TlsReloader(files, 'client', null, log, (m) => {
+      // Swapped with the certificates, so a connection is checked against one set.
+      this.revoked = m.crlInfo ? new Set(m.crlInfo.entries.map((e) => e.serial)) : null;
+      this.publish({ caCertificate: m.ca }, { certificate: m.cert, privateKey: m.key });
+    });
     void this.reloader.check().then((result) => {
       if (result === 'rejected' && this.ca === undefined) this.publish(null, null);
     });
@@ -64,10 +69,17 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
   close(): void {
     this.reloader.stop();
   }
+
+  /** Whether the loaded CRL revokes this serial (as node:tls prints it, upper-case hex). */
+  isRevoked(serial: string): boolean {
+    return this.revoked?.has(normaliseSerial(serial)) ?? false;
+  }
 }
 
 /** A server certificate the policy refuses; the message names why. */
 export const SERVER_CERT_POLICY = 'ERR_TLS_SERVER_CERT_POLICY';
+/** The server certificate is on the CRL: the code OpenSSL's verify gives, as on the server. */
+export const SERVER_CERT_REVOKED = 'CERT_REVOKED';
 
 /**
  * Node's host name check, then cert-policy.ts on the server's certificate.
@@ -87,10 +99,24 @@ export function checkServer(host: string, cert: PeerCertificate): Error | undefi
   });
 }
 
+/**
+ * grpc-js builds the client's secure context from the provider's CA and
+ * identity only, with no place for a CRL; so the server certificate's serial is
+ * checked against the CRL here, after Node verified the chain to the CA that
+ * signed the CRL (the CRL itself was checked against that bundle when loaded).
+ */
 export function reloadingChannelCredentials(
   provider: ReloadingCertificateProvider,
 ): grpc.ChannelCredentials {
   return grpc.experimental.createCertificateProviderChannelCredentials(provider, provider, {
-    checkServerIdentity: checkServer,
+    checkServerIdentity: (host, cert) => {
+      if (provider.isRevoked(cert.serialNumber)) {
+        return Object.assign(
+          new Error(`the server certificate is revoked (serial ${cert.serialNumber})`),
+          { code: SERVER_CERT_REVOKED },
+        );
+      }
+      return checkServer(host, cert);
+    },
   });
 }

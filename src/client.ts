@@ -16,6 +16,8 @@ export interface ClientOptions {
   /** `host:port`, `dns:///name:port` or `unix:///path`. */
   target: string;
   caFile: string;
+  /** CRL signed by the CA (TLS_CRL_FILE); a revoked server certificate is refused. */
+  crlFile?: string;
   certFile: string;
   keyFile: string;
   /** Name to verify the server certificate against, when it differs from the dialled host. */
@@ -111,7 +113,12 @@ export class EchoClient {
 
   constructor(readonly options: ClientOptions) {
     this.certificates = new ReloadingCertificateProvider(
-      { certFile: options.certFile, keyFile: options.keyFile, caFile: options.caFile },
+      {
+        certFile: options.certFile,
+        keyFile: options.keyFile,
+        caFile: options.caFile,
+        crlFile: options.crlFile,
+      },
       options.reloadIntervalMs ?? DEFAULT_RELOAD_INTERVAL_MS,
       options.tlsLog,
     );

@@ -8,6 +8,8 @@ export interface TlsSecret {
   certPem: string;
   keyPem: string;
   caPem: string;
+  /** The CA's CRL (key `ca.crl`), when one is issued. */
+  crlPem?: string;
 }
 
 /** The Secret names the manifests mount; gen-certs writes exactly these. */
@@ -40,6 +42,7 @@ export function renderTlsSecret(secret: TlsSecret): string {
     `  tls.crt: ${b64(secret.certPem)}`,
     `  tls.key: ${b64(secret.keyPem)}`,
     `  ca.crt: ${b64(secret.caPem)}`,
+    ...(secret.crlPem === undefined ? [] : [`  ca.crl: ${b64(secret.crlPem)}`]),
     '',
   ].join('\n');
 }

@@ -77,6 +77,14 @@ export const SERVER_SETTINGS = {
     parse: text,
     valueName: 'FILE',
   },
+  crlFile: {
+    flag: 'tls-crl-file',
+    env: 'TLS_CRL_FILE',
+    help: 'CRL signed by the CA (PEM, e.g. certs/ca.crl): refuses revoked client certificates; empty checks none',
+    default: '',
+    parse: text,
+    valueName: 'FILE',
+  },
   reloadIntervalMs: {
     flag: 'tls-reload-interval-ms',
     env: 'TLS_RELOAD_INTERVAL_MS',

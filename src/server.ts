@@ -63,7 +63,12 @@ export class EchoServer {
       },
     );
     this.reloader = new TlsReloader(
-      { certFile: config.certFile, keyFile: config.keyFile, caFile: config.caFile },
+      {
+        certFile: config.certFile,
+        keyFile: config.keyFile,
+        caFile: config.caFile,
+        crlFile: config.crlFile,
+      },
       'server',
       material,
       log,
@@ -114,7 +119,12 @@ export class EchoServer {
    */
   static async create(config: ServerConfig, log: Logger, access = log): Promise<EchoServer> {
     const material = await loadTlsMaterial(
-      { certFile: config.certFile, keyFile: config.keyFile, caFile: config.caFile },
+      {
+        certFile: config.certFile,
+        keyFile: config.keyFile,
+        caFile: config.caFile,
+        crlFile: config.crlFile,
+      },
       'server',
     );
     return new EchoServer(config, log, access, material);

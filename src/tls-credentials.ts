@@ -42,5 +42,12 @@ export class RotatingServerCredentials extends grpc.ServerCredentials {
 function contextOptions(m: TlsMaterial): SecureContextOptions {
   // Security level 2 in every context, the rotated ones too: OpenSSL itself then
   // refuses client keys below RSA 2048 and SHA-1 signatures (cert-policy.ts).
-  return { cert: m.cert, key: m.key, ca: m.ca, ciphers: SECURE_CIPHERS };
+  // With a CRL, OpenSSL refuses a revoked client certificate (CERT_REVOKED) in the handshake.
+  return {
+    cert: m.cert,
+    key: m.key,
+    ca: m.ca,
+    ciphers: SECURE_CIPHERS,
+    ...(m.crl === undefined ? {} : { crl: m.crl }),
+  };
 }

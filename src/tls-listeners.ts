@@ -110,7 +110,13 @@ export function instrumentTlsListeners(server: grpc.Server, log: Logger): void {
   }
   const limiter = new LogLimiter(log, 'TLS handshake failures not logged');
   const warn = (refusal: Refusal) => {
-    if (limiter.allow()) log.warn(refusal, 'TLS handshake refused');
+    if (!limiter.allow()) return;
+    // A revoked certificate says so in the message itself, for operators grepping for it.
+    const revoked = refusal.code === 'CERT_REVOKED';
+    log.warn(
+      refusal,
+      revoked ? 'TLS handshake refused: certificate revoked' : 'TLS handshake refused',
+    );
   };
   const hooked = new WeakSet<TLSSocket>();
   for (const http2Server of servers.keys()) {

@@ -4,6 +4,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { certificateProblem } from './cert-policy.js';
+import { CrlError, checkCrl, parseCrl, type CrlInfo } from './crl.js';
 
 export const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -15,8 +16,10 @@ export interface TlsFiles {
   certFile: string;
   keyFile: string;
   caFile: string;
+  /** A CRL (PEM) signed by the CA; undefined or '' checks no revocation, as before CRLs existed. */
+  crlFile?: string | undefined;
   /** Names the settings in messages, e.g. `TLS_CERT_FILE`. */
-  labels?: { cert: string; key: string; ca: string };
+  labels?: { cert: string; key: string; ca: string; crl?: string };
 }
 
 export interface TlsMaterial {
@@ -25,6 +28,9 @@ export interface TlsMaterial {
   ca: Buffer;
   leaf: X509Certificate;
   cas: X509Certificate[];
+  /** The CRL as read, when one is configured, and what it says. */
+  crl?: Buffer;
+  crlInfo?: CrlInfo;
 }
 
 /** A file is missing or unreadable. */
@@ -36,7 +42,12 @@ export class TlsInvalidError extends Error {
   override name = 'TlsInvalidError';
 }
 
-const DEFAULT_LABELS = { cert: 'TLS_CERT_FILE', key: 'TLS_KEY_FILE', ca: 'TLS_CA_FILE' };
+const DEFAULT_LABELS = {
+  cert: 'TLS_CERT_FILE',
+  key: 'TLS_KEY_FILE',
+  ca: 'TLS_CA_FILE',
+  crl: 'TLS_CRL_FILE',
+};
 
 async function readInput(label: string, path: string): Promise<Buffer> {
   try {
@@ -153,7 +164,42 @@ export async function loadTlsMaterial(
       `${labels.cert} (${files.certFile}) is refused by the certificate policy: ${problem}; re-issue it with \`npm run gen-certs\``,
     );
   }
-  return { cert, key, ca, leaf, cas };
+  if (files.crlFile === undefined || files.crlFile === '') return { cert, key, ca, leaf, cas };
+  const label = labels.crl ?? DEFAULT_LABELS.crl;
+  const crl = await readInput(label, files.crlFile);
+  return {
+    cert,
+    key,
+    ca,
+    leaf,
+    cas,
+    crl,
+    crlInfo: checkCrlFile(label, files.crlFile, crl, cas, now),
+  };
+}
+
+/**
+ * With a CRL configured OpenSSL checks every peer against it (Node sets
+ * X509_V_FLAG_CRL_CHECK), so a CRL it cannot use would refuse every peer:
+ * refuse the set instead, by name, and keep the last good one.
+ */
+function checkCrlFile(
+  label: string,
+  path: string,
+  pem: Buffer,
+  cas: X509Certificate[],
+  now: Date,
+): CrlInfo {
+  try {
+    const info = parseCrl(pem.toString('utf8'));
+    checkCrl(info, cas, now);
+    return info;
+  } catch (err) {
+    if (!(err instanceof CrlError)) throw err;
+    throw new TlsInvalidError(
+      `${label} (${path}) is refused: ${err.message}; re-sign it with \`npm run gen-certs\` from the CA in the bundle`,
+    );
+  }
 }
 
 /** What the logs may say about a certificate: never key material. */

@@ -1,12 +1,14 @@
 // Following TLS files on disk, for the server and the client alike: a changed
 // set (certificate, key, CA bundle) is used only once it passes, as a unit, the
-// same checks as at start-up; otherwise the last good set stays.
+// same checks as at start-up; otherwise the last good set stays. A configured
+// CRL belongs to the set: signed by its CA and before its nextUpdate.
 //
 // grpc-js's FileWatcherCertificateProvider reads the three files one by one, so
 // a Kubernetes Secret-volume swap between two reads can pair an old certificate
 // with a new key; checking the set as a unit turns that into one refused poll.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { CRL_WARN_DAYS } from './crl.js';
 import {
   describeCertificate,
   loadTlsMaterial,
@@ -18,19 +20,31 @@ import {
 export interface ReloadLog {
   info(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
+  /** The CRL's nextUpdate warning; `error` when absent. */
+  warn?(obj: object, msg: string): void;
 }
 
-export const SILENT_LOG: ReloadLog = { info: () => {}, error: () => {} };
+export const SILENT_LOG: ReloadLog = { info: () => {}, error: () => {}, warn: () => {} };
+
+/** Repeat the CRL warning at most this often while it stands (a poll may run every second). */
+const CRL_WARNING_EVERY_MS = 3_600_000;
 
 export type ReloadResult = 'unchanged' | 'reloaded' | 'rejected' | 'busy';
 
-function fingerprint(m: { cert: Buffer; key: Buffer; ca: Buffer }): string {
+function fingerprint(m: {
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+  crl?: Buffer | undefined;
+}): string {
   return createHash('sha256')
     .update(m.cert)
     .update('\0')
     .update(m.key)
     .update('\0')
     .update(m.ca)
+    .update('\0')
+    .update(m.crl ?? '')
     .digest('hex');
 }
 
@@ -43,6 +57,8 @@ export class TlsReloader {
   private current: string;
   private lastRejected: string | null = null;
   private running = false;
+  private crlNextUpdate: Date | null;
+  private crlWarnedAt = 0;
 
   constructor(
     private readonly files: TlsFiles,
@@ -53,6 +69,21 @@ export class TlsReloader {
     private readonly onReload: (m: TlsMaterial) => void,
   ) {
     this.current = initial ? fingerprint(initial) : '';
+    this.crlNextUpdate = initial?.crlInfo?.nextUpdate ?? null;
+    this.warnCrl();
+  }
+
+  /** Like the certificate expiry warning: a CRL past nextUpdate refuses every reload, then every peer. */
+  private warnCrl(now: Date = new Date()): void {
+    if (this.crlNextUpdate === null) return;
+    const days = (this.crlNextUpdate.getTime() - now.getTime()) / 86_400_000;
+    if (days >= CRL_WARN_DAYS || now.getTime() - this.crlWarnedAt < CRL_WARNING_EVERY_MS) return;
+    this.crlWarnedAt = now.getTime();
+    (this.log.warn ?? this.log.error).call(
+      this.log,
+      { crlFile: this.files.crlFile, nextUpdate: this.crlNextUpdate.toISOString() },
+      `CRL expires in ${days.toFixed(1)} days; re-sign it with \`npm run gen-certs\``,
+    );
   }
 
   start(intervalMs: number): void {
@@ -68,10 +99,13 @@ export class TlsReloader {
   /** Cheap change detection: hash the raw files; null when one cannot be read. */
   private async readFingerprint(): Promise<string | null> {
     try {
-      const [cert, key, ca] = await Promise.all(
-        [this.files.certFile, this.files.keyFile, this.files.caFile].map((f) => readFile(f)),
+      const crlFile = this.files.crlFile ?? '';
+      const [cert, key, ca, crl] = await Promise.all(
+        [this.files.certFile, this.files.keyFile, this.files.caFile, crlFile].map((f) =>
+          f === '' ? Promise.resolve(undefined) : readFile(f),
+        ),
       );
-      return fingerprint({ cert: cert as Buffer, key: key as Buffer, ca: ca as Buffer });
+      return fingerprint({ cert: cert as Buffer, key: key as Buffer, ca: ca as Buffer, crl });
     } catch {
       return null;
     }
@@ -82,7 +116,10 @@ export class TlsReloader {
     if (this.running) return 'busy';
     this.running = true;
     try {
-      if ((await this.readFingerprint()) === this.current) return 'unchanged';
+      if ((await this.readFingerprint()) === this.current) {
+        this.warnCrl();
+        return 'unchanged';
+      }
       let material: TlsMaterial;
       try {
         material = await loadTlsMaterial(this.files, this.usage);
@@ -104,10 +141,25 @@ export class TlsReloader {
       this.current = print;
       this.lastRejected = null;
       this.onReload(material);
+      this.crlNextUpdate = material.crlInfo?.nextUpdate ?? null;
+      this.crlWarnedAt = 0;
       this.log.info(
-        { certificate: describeCertificate(material.leaf), caCount: material.cas.length },
+        {
+          certificate: describeCertificate(material.leaf),
+          caCount: material.cas.length,
+          ...(material.crlInfo === undefined
+            ? {}
+            : {
+                crl: {
+                  number: String(material.crlInfo.number),
+                  revoked: material.crlInfo.entries.length,
+                  nextUpdate: material.crlInfo.nextUpdate.toISOString(),
+                },
+              }),
+        },
         first ? 'loaded TLS credentials' : 'reloaded TLS credentials; new connections use them',
       );
+      this.warnCrl();
       return 'reloaded';
     } finally {
       this.running = false;

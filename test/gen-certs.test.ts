@@ -46,6 +46,7 @@ describe('npm run gen-certs', () => {
     expect(cli.code).toBe(0);
     expect((await readdir(certs)).sort()).toEqual(
       [
+        'ca.crl',
         'ca.crt',
         'ca.key',
         'client.crt',
@@ -184,6 +185,7 @@ describe('npm run gen-certs', () => {
         ).toString();
       expect(field('tls.crt')).toBe(await readFile(join(certs, `${workload}.crt`), 'utf8'));
       expect(field('tls.key')).toBe(await readFile(join(certs, `${workload}.key`), 'utf8'));
+      expect(field('ca.crl')).toBe(await readFile(join(certs, 'ca.crl'), 'utf8'));
       expect(field('ca.crt')).toBe(await readFile(join(certs, 'ca.crt'), 'utf8'));
       const decoded = [...yaml.matchAll(/: ([A-Za-z0-9+/=]{40,})$/gm)].map((m) =>
         Buffer.from(m[1] ?? '', 'base64').toString(),

@@ -59,7 +59,12 @@ describe('manifest schemas', () => {
     for (const m of generated) {
       expect(formatProblems(validateStrict(m.object)), m.source).toEqual([]);
       expect(m.object).toMatchObject({ type: 'kubernetes.io/tls' });
-      expect(Object.keys(m.object.data as object).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+      expect(Object.keys(m.object.data as object).sort()).toEqual([
+        'ca.crl',
+        'ca.crt',
+        'tls.crt',
+        'tls.key',
+      ]);
     }
   });
 
