@@ -122,6 +122,15 @@ export class RawH2 {
   goaway: { lastStream: number; code: number } | null = null;
   readonly closed: Promise<void>;
   private buffered: Buffer = Buffer.alloc(0);
+  /**
+   * Flow control as a correct peer keeps it (RFC 9113 section 6.9): DATA is
+   * sent only within the server's windows, so frames queue here in order
+   * until the server's WINDOW_UPDATE frames make room.
+   */
+  private queue: Buffer[] = [];
+  private connectionWindow = 65_535;
+  private initialStreamWindow = 65_535;
+  private readonly streamWindows = new Map<number, number>();
   private waiters: { check: () => boolean; resolve: () => void }[] = [];
 
   constructor(readonly socket: TLSSocket) {
@@ -135,8 +144,45 @@ export class RawH2 {
     return this.socket.destroyed;
   }
 
-  send(...frames: Buffer[]): boolean {
-    return this.socket.write(Buffer.concat(frames));
+  /**
+   * Sends `frames` in order; a DATA frame (and all after it) waits until the
+   * server's stream and connection windows hold it, and is split to fit them.
+   */
+  send(...frames: Buffer[]): void {
+    this.queue.push(...frames);
+    this.flush();
+  }
+
+  private flush(): void {
+    const out: Buffer[] = [];
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!;
+      if (next[3] !== TYPE.DATA || next.length === 9) {
+        out.push(this.queue.shift()!);
+        continue;
+      }
+      const stream = next.readUInt32BE(5) & 0x7fffffff;
+      const length = next.length - 9;
+      const room = Math.min(
+        this.connectionWindow,
+        this.streamWindows.get(stream) ?? this.initialStreamWindow,
+      );
+      if (room <= 0) break;
+      const take = Math.min(room, length);
+      this.connectionWindow -= take;
+      this.streamWindows.set(
+        stream,
+        (this.streamWindows.get(stream) ?? this.initialStreamWindow) - take,
+      );
+      if (take === length) {
+        out.push(this.queue.shift()!);
+        continue;
+      }
+      // The part that fits now, without END_STREAM; the rest stays first in line.
+      out.push(frame(TYPE.DATA, 0, stream, next.subarray(9, 9 + take)));
+      this.queue[0] = frame(TYPE.DATA, next[4]!, stream, next.subarray(9 + take));
+    }
+    if (out.length > 0 && !this.socket.destroyed) this.socket.write(Buffer.concat(out));
   }
 
   /** Resolves once `check` holds (checked on every frame and at close), or rejects after `ms`. */
@@ -173,8 +219,26 @@ export class RawH2 {
       const payload = this.buffered.subarray(9, 9 + length);
       this.buffered = this.buffered.subarray(9 + length);
       this.counts.set(type, (this.counts.get(type) ?? 0) + 1);
-      if (type === TYPE.SETTINGS && !(flags & FLAG.ACK))
-        this.send(frame(TYPE.SETTINGS, FLAG.ACK, 0));
+      if (type === TYPE.SETTINGS && !(flags & FLAG.ACK)) {
+        for (let at = 0; at + 6 <= payload.length; at += 6) {
+          if (payload.readUInt16BE(at) !== SETTING.INITIAL_WINDOW_SIZE) continue;
+          // A new initial window moves every open stream's window by the difference (6.9.2).
+          const delta = payload.readUInt32BE(at + 2) - this.initialStreamWindow;
+          this.initialStreamWindow += delta;
+          for (const [id, w] of this.streamWindows) this.streamWindows.set(id, w + delta);
+        }
+        // The acknowledgement goes at once, ahead of any DATA still waiting.
+        this.socket.write(frame(TYPE.SETTINGS, FLAG.ACK, 0));
+      }
+      if (type === TYPE.WINDOW_UPDATE) {
+        const increment = payload.readUInt32BE(0) & 0x7fffffff;
+        if (stream === 0) this.connectionWindow += increment;
+        else
+          this.streamWindows.set(
+            stream,
+            (this.streamWindows.get(stream) ?? this.initialStreamWindow) + increment,
+          );
+      }
       if (type === TYPE.GOAWAY)
         this.goaway = {
           lastStream: payload.readUInt32BE(0) & 0x7fffffff,
@@ -185,6 +249,7 @@ export class RawH2 {
       if (type === TYPE.DATA)
         this.dataBytes.set(stream, (this.dataBytes.get(stream) ?? 0) + length);
     }
+    this.flush();
     this.notify();
   }
 }
