@@ -7,10 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { ISecret } from 'kubernetes-models/v1/Secret';
 import { SECRET_NAMES } from '../src/k8s-secrets.js';
+import { parsePolicy } from '../src/policy-file.js';
+import { PolicyMatcher } from '../src/policy-match.js';
+import { kitMethods } from '../src/policy-methods.js';
 import { DEFAULT_CLIENT_IDENTITY } from '../src/server-config.js';
 import {
   NAMESPACE,
   byName,
+  configMaps,
   deployments,
   disruptionBudgets,
   envValue,
@@ -218,17 +222,27 @@ describe('manifest cross-references', () => {
     }
   });
 
-  it("allows the client's identity, and not the probe's, which stays limited to health", () => {
-    const configured = envValue(serverContainer, 'AUTHZ_ALLOWED_IDENTITIES');
-    const allowed = configured
-      ? configured.split(',').map((s) => s.trim())
-      : [DEFAULT_CLIENT_IDENTITY];
-    const clientId = spiffeOf(secretCert(SECRET_NAMES.client));
-    const probeId = spiffeOf(secretCert(SECRET_NAMES.probe));
+  it("allows the client's identity every Echo method, and the probe's none: it stays limited to health", () => {
+    // The policy file the server reads is the ConfigMap's, at the path its mount gives.
+    const path = envValue(serverContainer, 'AUTHZ_POLICY_FILE')!;
+    const volume = serverTemplate.spec!.volumes!.find((v) => v.configMap !== undefined)!;
+    const mount = serverContainer.volumeMounts!.find((m) => m.name === volume.name)!;
+    const file = posix.relative(mount.mountPath, path);
+    expect(posix.dirname(path)).toBe(mount.mountPath);
+    const data = byName(configMaps(manifests), volume.configMap!.name!).data![file]!;
+    const policy = parsePolicy(JSON.parse(data), `ConfigMap ${file}`, kitMethods());
+    const matcher = new PolicyMatcher(policy);
+    const clientId = spiffeOf(secretCert(SECRET_NAMES.client))!;
+    const probeId = spiffeOf(secretCert(SECRET_NAMES.probe))!;
     expect(clientId).toBe(DEFAULT_CLIENT_IDENTITY);
-    expect(allowed).toContain(clientId);
     expect(probeId).toMatch(/\/sa\/grpc-probe$/);
-    expect(allowed).not.toContain(probeId);
+    const echoMethods = [...kitMethods()].filter((m) => m.startsWith('/echo.v1.EchoService/'));
+    expect(echoMethods.length).toBeGreaterThan(0);
+    for (const m of echoMethods) {
+      expect(matcher.match(m, clientId), m).not.toBeNull();
+      expect(matcher.match(m, probeId), m).toBeNull();
+    }
+    expect(matcher.match('/grpc.health.v1.Health/Check', probeId)).toBe('health');
   });
 
   it("matches each certificate's SPIFFE ID to its pod's namespace and service account", () => {

@@ -31,6 +31,7 @@ describe('manifest schemas', () => {
   it('finds every kind of object the deployment needs in k8s/', () => {
     const kinds = committed.map((m) => `${m.object.kind}/${m.object.metadata.name}`).sort();
     expect(kinds).toEqual([
+      'ConfigMap/grpc-server-policy',
       'Deployment/grpc-client',
       'Deployment/grpc-server',
       'Namespace/grpc-mtls',

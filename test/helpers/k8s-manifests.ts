@@ -9,6 +9,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { INamespace } from 'kubernetes-models/v1/Namespace';
 import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 import type { ISecret } from 'kubernetes-models/v1/Secret';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseAllDocuments } from 'yaml';
@@ -90,6 +91,7 @@ export const serviceAccounts = ofKind<IServiceAccount>('ServiceAccount');
 export const deployments = ofKind<IDeployment>('Deployment');
 export const services = ofKind<IService>('Service');
 export const secrets = ofKind<ISecret>('Secret');
+export const configMaps = ofKind<IConfigMap>('ConfigMap');
 export const networkPolicies = ofKind<INetworkPolicy>('NetworkPolicy');
 export const disruptionBudgets = ofKind<IPodDisruptionBudget>('PodDisruptionBudget');
 
