@@ -3,7 +3,7 @@
 // instead of silently matching nothing.
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { ECHO_PROTO, LOADER_OPTIONS } from './proto.js';
+import { LOADER_OPTIONS, echoPackageDefinition } from './proto.js';
 
 /**
  * What @grpc/reflection registers (both versions grpcurl and others speak).
@@ -19,7 +19,11 @@ let known: ReadonlySet<string> | null = null;
 /** Reflection is included whether or not it is turned on: a policy may name it ahead. */
 export function kitMethods(): ReadonlySet<string> {
   if (known) return known;
-  const definition = protoLoader.loadSync([ECHO_PROTO, healthProtoPath], LOADER_OPTIONS);
+  // The echo definition the server already loaded; only the health names are read anew.
+  const definition = {
+    ...echoPackageDefinition(),
+    ...protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS),
+  };
   const paths = new Set(REFLECTION_METHODS);
   for (const service of Object.values(definition)) {
     if ('format' in service) continue; // a message or enum type, not a service
