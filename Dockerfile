@@ -52,10 +52,10 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.image.json ./
+# src/ without src/pki/ (.dockerignore): the certificate tool is not part of the image.
 COPY src ./src
-COPY scripts ./scripts
-RUN npm run build
+RUN npm run build:image
 
 # --- production dependencies only ----------------------------------------------------------
 # No install scripts: none of the runtime dependencies needs one, and none gets to run code

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { defaultBundleOptions, generateBundle } from '../src/cert-bundle.js';
+import { defaultBundleOptions, generateBundle } from '../src/pki/cert-bundle.js';
 import { MissingToolError, buildAll, checkPrerequisites, type Built } from './lib/build.js';
 import { runGhz, runNewConns, type LoadResult, type Target } from './lib/load.js';
 import { describeMachine, planPinning, type Pinning } from './lib/machine.js';

@@ -5,10 +5,10 @@ import * as grpc from '@grpc/grpc-js';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultBundleOptions, generateBundle } from '../src/cert-bundle.js';
-import { EchoClient, type ServingStatus } from '../src/client.js';
-import { loadEchoProto, PROJECT_ROOT } from '../src/proto.js';
-import { killProcess, startServerProcess, type ServerProcess } from '../src/server-process.js';
+import { defaultBundleOptions, generateBundle } from '../src/pki/cert-bundle.js';
+import { EchoClient, type ServingStatus } from '../src/client/client.js';
+import { loadEchoProto, PROJECT_ROOT } from '../src/shared/proto.js';
+import { killProcess, startServerProcess, type ServerProcess } from './lib/server-process.js';
 
 const FILES = [
   'ca.crt',

@@ -1,23 +1,28 @@
 // `npm run gen-certs`: the private CA and every workload certificate, plus the
-// Kubernetes Secrets. Thin: parsing and printing here, the work in src/cert-bundle.ts.
+// Kubernetes Secrets. Thin: parsing and printing here, the work in src/pki/cert-bundle.ts.
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rotateCa } from '../src/ca-rollover.js';
-import { CaKeyError } from '../src/ca-store.js';
-import { OutputError, generateBundle, type BundleResult } from '../src/cert-bundle.js';
-import { certificateStatus, crlStatus } from '../src/cert-status.js';
-import * as exit from '../src/exit-codes.js';
-import { UsageError, formatHelp, integer, oneOf, parseSettings } from '../src/options.js';
+import { rotateCa } from '../src/pki/ca-rollover.js';
+import { CaKeyError } from '../src/pki/ca-store.js';
+import { OutputError, generateBundle, type BundleResult } from '../src/pki/cert-bundle.js';
+import { certificateStatus, crlStatus } from '../src/pki/cert-status.js';
+import * as exit from '../src/shared/exit-codes.js';
+import { UsageError, formatHelp, integer, oneOf, parseSettings } from '../src/shared/options.js';
 import {
   CRL_WARN_DAYS,
   CrlError,
   DEFAULT_CRL_DAYS,
   MAX_CRL_DAYS,
   type CrlInfo,
-} from '../src/crl.js';
-import { revoke } from '../src/crl-revoke.js';
-import { DEFAULT_CA_DAYS, DEFAULT_LEAF_DAYS, KEY_SIZES, MAX_LEAF_DAYS } from '../src/pki.js';
+} from '../src/tls/crl.js';
+import { revoke } from '../src/pki/crl-revoke.js';
+import {
+  DEFAULT_CA_DAYS,
+  DEFAULT_LEAF_DAYS,
+  KEY_SIZES,
+  MAX_LEAF_DAYS,
+} from '../src/pki/certificates.js';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
 

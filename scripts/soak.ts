@@ -2,8 +2,8 @@
 // prints a table and writes the report to soak-results/<date>.json.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { formatHelp, integer, parseSettings } from '../src/options.js';
-import { PROJECT_ROOT } from '../src/proto.js';
+import { formatHelp, integer, parseSettings } from '../src/shared/options.js';
+import { PROJECT_ROOT } from '../src/shared/proto.js';
 import { runSoak } from './soak/soak.js';
 
 const settings = {

@@ -6,9 +6,9 @@ import * as grpc from '@grpc/grpc-js';
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { EchoClient } from '../src/client.js';
-import * as exit from '../src/exit-codes.js';
-import type { EchoServer } from '../src/server.js';
+import type { EchoClient } from '../src/client/client.js';
+import * as exit from '../src/shared/exit-codes.js';
+import type { EchoServer } from '../src/server/server.js';
 import { CLIENT_ID, PROBE_ID, makePki, tempDir } from './helpers/pki.js';
 import {
   clientFor,

@@ -1,9 +1,9 @@
 // The per-method policy on its own: what a rules file may say, what is refused
 // at load time (and why), and which rule a call is allowed by.
 import { describe, expect, it } from 'vitest';
-import { Authorizer } from '../src/authz.js';
-import { PolicyError, parsePolicy, policyFromIdentities } from '../src/policy-file.js';
-import { kitMethods } from '../src/policy-methods.js';
+import { Authorizer } from '../src/server/authz.js';
+import { PolicyError, parsePolicy, policyFromIdentities } from '../src/server/policy-file.js';
+import { kitMethods } from '../src/server/policy-methods.js';
 import { CLIENT_ID, PROBE_ID } from './helpers/pki.js';
 
 const LABEL = 'AUTHZ_POLICY_FILE (p.json)';

@@ -13,7 +13,7 @@ import type { BenchResult } from '../bench/lib/report.js';
 import { METRIC_NAMES } from '../bench/lib/scenarios.js';
 import { SERVER_LABELS, SERVER_NAMES } from '../bench/lib/servers.js';
 import { median, rotate, roundRatios } from '../bench/lib/stats.js';
-import { spawnTs } from '../src/server-process.js';
+import { spawnTs } from '../scripts/lib/server-process.js';
 import { tempDir } from './helpers/pki.js';
 import { INSTALL_HINT, toolPath } from './helpers/tools.js';
 

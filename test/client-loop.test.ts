@@ -4,9 +4,9 @@ import { getEventListeners } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { runLoop, sleepUnless, type EchoCaller } from '../src/client-loop.js';
-import * as exit from '../src/exit-codes.js';
-import { LatencyHistogram } from '../src/latency-histogram.js';
+import { runLoop, sleepUnless, type EchoCaller } from '../src/client/loop.js';
+import * as exit from '../src/shared/exit-codes.js';
+import { LatencyHistogram } from '../src/client/latency-histogram.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;

@@ -6,8 +6,8 @@
 // resolution, and the test answers with the loopback addresses of the servers it runs.
 import dns from 'node:dns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { channelOptions } from '../src/client.js';
-import type { EchoServer } from '../src/server.js';
+import { channelOptions } from '../src/client/client.js';
+import type { EchoServer } from '../src/server/server.js';
 import { makePki, tempDir } from './helpers/pki.js';
 import { clientFor, startInProcess } from './helpers/server.js';
 

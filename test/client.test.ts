@@ -4,10 +4,10 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { serviceConfig } from '../src/client.js';
-import { freePort } from '../src/server-process.js';
-import * as exit from '../src/exit-codes.js';
-import type { EchoServer } from '../src/server.js';
+import { serviceConfig } from '../src/client/client.js';
+import { freePort } from '../scripts/lib/server-process.js';
+import * as exit from '../src/shared/exit-codes.js';
+import type { EchoServer } from '../src/server/server.js';
 import { CLIENT_ID, loadCa, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
 import { startPresentingServer } from './helpers/refusal.js';
 import {

@@ -4,9 +4,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateBundle } from '../src/cert-bundle.js';
-import { CrlError, buildCrl, checkCrl, normaliseSerial, parseCrl } from '../src/crl.js';
-import * as exit from '../src/exit-codes.js';
+import { generateBundle } from '../src/pki/cert-bundle.js';
+import { buildCrl } from '../src/pki/crl-build.js';
+import { CrlError, checkCrl, normaliseSerial, parseCrl } from '../src/tls/crl.js';
+import * as exit from '../src/shared/exit-codes.js';
 import { bundleOptions, tempDir } from './helpers/pki.js';
 import { runTs } from './helpers/server.js';
 

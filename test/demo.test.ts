@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { cp, readdir, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../src/proto.js';
+import { PROJECT_ROOT } from '../src/shared/proto.js';
 import { tempDir } from './helpers/pki.js';
 
 /** What a fresh clone holds: everything tracked, no certs, no build output. */

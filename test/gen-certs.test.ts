@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { connect, createServer } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CaKeyError } from '../src/ca-store.js';
-import { OutputError, generateBundle } from '../src/cert-bundle.js';
-import * as exit from '../src/exit-codes.js';
-import { OID_CLIENT_AUTH, OID_SERVER_AUTH } from '../src/tls-material.js';
+import { CaKeyError } from '../src/pki/ca-store.js';
+import { OutputError, generateBundle } from '../src/pki/cert-bundle.js';
+import * as exit from '../src/shared/exit-codes.js';
+import { OID_CLIENT_AUTH, OID_SERVER_AUTH } from '../src/tls/material.js';
 import { bundleOptions, tempDir } from './helpers/pki.js';
 import { runTs } from './helpers/server.js';
 

@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { CONNECT_NODE_PACKAGE, INSTALL } from '../bench/lib/paths.js';
-import { PROJECT_ROOT } from '../src/proto.js';
+import { PROJECT_ROOT } from '../src/shared/proto.js';
 
 function step(what: string, command: string, args: string[]): void {
   const run = spawnSync(command, args, { cwd: PROJECT_ROOT, stdio: 'inherit', timeout: 900_000 });

@@ -4,8 +4,8 @@
 // server under its stated bound while another client is answered meanwhile.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { EchoClient } from '../src/client.js';
-import { memoryBound } from '../src/transport-limits.js';
+import type { EchoClient } from '../src/client/client.js';
+import { memoryBound } from '../src/server/transport-limits.js';
 import { flood, grpcMessage, mtlsSession, openCall, rssMiB } from './helpers/h2-calls.js';
 import { makePki, tempDir } from './helpers/pki.js';
 import {

@@ -1,10 +1,11 @@
 // The image, checked without Docker: the Dockerfile and .dockerignore against the
 // manifests, the pinned tools and the build output.
 import { existsSync, readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../src/proto.js';
+import { PROJECT_ROOT } from '../src/shared/proto.js';
 import {
   baseImageArgs,
   buildApp,
@@ -107,7 +108,7 @@ describe('the image', () => {
       dockerfile.filter((i) => i.stage === stage && i.op === 'RUN').map((i) => i.args);
     expect(runs('build')).toEqual([
       expect.stringMatching(/^npm ci\b(?!.*--omit)/),
-      'npm run build',
+      'npm run build:image',
     ]);
     expect(runs('deps')).toEqual([expect.stringMatching(/^npm ci --omit=dev\b/)]);
     expect(final.filter((i) => i.op === 'RUN')).toEqual([]);
@@ -161,20 +162,23 @@ describe('the image', () => {
     }
   });
 
-  it('compiles from what the build stage copies: every tsc input, and nothing they import from elsewhere', async () => {
+  it('compiles from what the build stage copies: the entry points and all they import, never src/pki/', async () => {
     const build = dockerfile.filter((i) => i.stage === 'build' && i.op === 'COPY');
     const copied = build.flatMap((i) => i.args.split(/\s+/).slice(0, -1));
-    const tsconfig = JSON.parse(readProjectFile('tsconfig.build.json')) as { include: string[] };
-    for (const input of tsconfig.include) expect(copied, input).toContain(input);
-    for (const input of tsconfig.include) {
-      for (const [file, specifiers] of await importsByFile(join(PROJECT_ROOT, input), '.ts')) {
-        for (const s of [...specifiers].filter((x) => x.startsWith('.'))) {
-          const target = relative(PROJECT_ROOT, resolve(dirname(file), s));
-          const top = target.split(sep)[0]!;
-          expect(tsconfig.include, `${relative(PROJECT_ROOT, file)} imports ${s}`).toContain(top);
-        }
+    const tsconfig = JSON.parse(readProjectFile('tsconfig.image.json')) as { files: string[] };
+    expect(tsconfig.files).toEqual(['src/bin/server.ts', 'src/bin/client.ts']);
+    expect(copied).toEqual(expect.arrayContaining(['src', 'tsconfig.image.json']));
+    for (const [file, specifiers] of await importsByFile(join(PROJECT_ROOT, 'src'), '.ts')) {
+      if (dockerIgnores(dockerignorePatterns(), relative(PROJECT_ROOT, file))) continue;
+      for (const s of [...specifiers].filter((x) => x.startsWith('.'))) {
+        const target = relative(PROJECT_ROOT, resolve(dirname(file), s));
+        expect(target.split(sep)[0], `${relative(PROJECT_ROOT, file)} imports ${s}`).toBe('src');
+        expect(target, `${relative(PROJECT_ROOT, file)} imports ${s}`).not.toMatch(/^src\/pki\//);
       }
     }
+    // The build output: entry points and their parts, no certificate tool.
+    const built = await readdir(join(app, 'dist', 'src'));
+    expect(built.sort()).toEqual(['bin', 'client', 'generated', 'server', 'shared', 'tls']);
   });
 
   it('is named the same, tagged with the package version, in manifests, Dockerfile and docs', () => {
@@ -205,10 +209,12 @@ describe('the image', () => {
       'test/helpers/pki.ts',
       '.tools/bin/grpc-health-probe',
       '.git/HEAD',
-      'dist/src/server.js',
+      'dist/src/server/server.js',
       'src/nested/secret-x.yaml',
       'proto/leak.key',
       'scripts/image/build-images.sh',
+      'scripts/gen-certs.ts',
+      'src/pki/ca-store.ts',
     ]) {
       expect(dockerIgnores(patterns, path), path).toBe(true);
     }
@@ -220,7 +226,7 @@ describe('the image', () => {
       expect(existsSync(join(PROJECT_ROOT, source)), source).toBe(true);
       expect(dockerIgnores(patterns, source), source).toBe(false);
     }
-    for (const file of ['src/server.ts', 'proto/echo/v1/echo.proto', 'scripts/gen-certs.ts']) {
+    for (const file of ['src/server/server.ts', 'src/tls/crl.ts', 'proto/echo/v1/echo.proto']) {
       expect(dockerIgnores(patterns, file), file).toBe(false);
     }
   });
@@ -231,7 +237,12 @@ describe('the image', () => {
       .map(packageOf);
     expect(used.length).toBeGreaterThan(0);
     for (const name of new Set(used)) expect(Object.keys(pkg.dependencies), name).toContain(name);
+    // node-forge is the certificate tool's and a devDependency: the image installs none of it.
+    expect(used).not.toContain('node-forge');
+    expect(Object.keys(pkg.dependencies)).not.toContain('node-forge');
     // And the build output loads its protos from proto/ next to dist/, as in the image.
-    expect(readFileSync(join(app, 'dist', 'src', 'proto.js'), 'utf8')).toContain("'proto'");
+    expect(readFileSync(join(app, 'dist', 'src', 'shared', 'proto.js'), 'utf8')).toContain(
+      "'proto'",
+    );
   });
 });

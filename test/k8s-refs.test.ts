@@ -6,11 +6,11 @@ import { posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { ISecret } from 'kubernetes-models/v1/Secret';
-import { SECRET_NAMES } from '../src/k8s-secrets.js';
-import { parsePolicy } from '../src/policy-file.js';
-import { PolicyMatcher } from '../src/policy-match.js';
-import { kitMethods } from '../src/policy-methods.js';
-import { DEFAULT_CLIENT_IDENTITY } from '../src/server-config.js';
+import { SECRET_NAMES } from '../src/pki/k8s-secrets.js';
+import { parsePolicy } from '../src/server/policy-file.js';
+import { PolicyMatcher } from '../src/server/policy-match.js';
+import { kitMethods } from '../src/server/policy-methods.js';
+import { DEFAULT_CLIENT_IDENTITY } from '../src/server/config.js';
 import {
   NAMESPACE,
   byName,

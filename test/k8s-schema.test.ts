@@ -2,7 +2,7 @@
 // schemas of kubernetes-models, strictly: unknown fields are errors (see
 // test/helpers/k8s-schema.ts for how, and why validate() alone is not enough).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SECRET_NAMES } from '../src/k8s-secrets.js';
+import { SECRET_NAMES } from '../src/pki/k8s-secrets.js';
 import {
   generateSecrets,
   parseManifests,

@@ -6,9 +6,9 @@ import { closeSync, openSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createLoggers, logRpc } from '../src/logging.js';
-import { LogOutput } from '../src/log-output.js';
-import { PROJECT_ROOT } from '../src/proto.js';
+import { createLoggers, logRpc } from '../src/shared/logging.js';
+import { LogOutput } from '../src/shared/log-output.js';
+import { PROJECT_ROOT } from '../src/shared/proto.js';
 import { tempDir } from './helpers/pki.js';
 
 /** A target that records each write and can be awaited for the next one. */
@@ -156,7 +156,7 @@ describe('a process that exits with access lines still gathered', () => {
   beforeAll(async () => {
     dir = await tempDir('log-exit-');
     script = join(dir.path, 'exit.ts');
-    const module = join(PROJECT_ROOT, 'src', 'log-output.ts');
+    const module = join(PROJECT_ROOT, 'src', 'shared', 'log-output.ts');
     await writeFile(
       script,
       [

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import * as exitCodes from '../src/exit-codes.js';
+import * as exitCodes from '../src/shared/exit-codes.js';
 
 const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
 
@@ -19,7 +19,7 @@ function exitCodeTable(): Map<number, string> {
 }
 
 describe('README', () => {
-  it('tables every exit code of src/exit-codes.ts, and no other', () => {
+  it('tables every exit code of src/shared/exit-codes.ts, and no other', () => {
     const table = exitCodeTable();
     const declared: number[] = Object.values(exitCodes);
     // A second SIGINT or SIGTERM during shutdown: 128 + the signal's number.

@@ -2,8 +2,8 @@
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { echoHandlers } from '../src/echo-service.js';
-import { REPLY_WINDOW_BYTES, ReplyWindow, readOneAhead } from '../src/reply-window.js';
+import { echoHandlers } from '../src/server/echo-service.js';
+import { REPLY_WINDOW_BYTES, ReplyWindow, readOneAhead } from '../src/server/reply-window.js';
 
 /** A stand-in for grpc-js's duplex call: replies wait until flushed; requests are pushed in. */
 class FakeChatCall extends EventEmitter {

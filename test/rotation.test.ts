@@ -4,9 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EchoClient } from '../src/client.js';
+import { EchoClient } from '../src/client/client.js';
 import { SecretVolume } from '../scripts/soak/secret-volume.js';
-import type { EchoServer } from '../src/server.js';
+import type { EchoServer } from '../src/server/server.js';
 import { CLIENT_ID, loadCa, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
 import { clientFor, startInProcess, type LogCapture } from './helpers/server.js';
 

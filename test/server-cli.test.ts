@@ -4,8 +4,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as exit from '../src/exit-codes.js';
-import { SERVER_SETTINGS } from '../src/server-config.js';
+import * as exit from '../src/shared/exit-codes.js';
+import { SERVER_SETTINGS } from '../src/server/config.js';
 import { loadCa, makePki, tempDir, writeCa, writeLeaf } from './helpers/pki.js';
 import { echoOnce, expectHandshakeRefused, presentingCredentials } from './helpers/refusal.js';
 import {

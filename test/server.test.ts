@@ -7,9 +7,9 @@ import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EchoClient } from '../src/client.js';
-import { EchoServer } from '../src/server.js';
-import { parseServerConfig } from '../src/server-config.js';
+import { EchoClient } from '../src/client/client.js';
+import { EchoServer } from '../src/server/server.js';
+import { parseServerConfig } from '../src/server/config.js';
 import {
   CLIENT_ID,
   PROBE_ID,

@@ -5,9 +5,9 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../src/options.js';
-import { parseServerConfig, serverHelp } from '../src/server-config.js';
-import { http2Options, memoryBound } from '../src/transport-limits.js';
+import { UsageError } from '../src/shared/options.js';
+import { parseServerConfig, serverHelp } from '../src/server/config.js';
+import { http2Options, memoryBound } from '../src/server/transport-limits.js';
 import { makePki, tempDir } from './helpers/pki.js';
 import { grpcMessage } from './helpers/h2-calls.js';
 import {

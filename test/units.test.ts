@@ -5,16 +5,16 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { Authorizer } from '../src/authz.js';
-import { PolicyError, loadPolicyFile, policyFromIdentities } from '../src/policy-file.js';
-import { certificateProblem } from '../src/cert-policy.js';
-import { LogLimiter } from '../src/log-limiter.js';
-import { parseClientArgs } from '../src/client-config.js';
-import { diagnoseConnection, explainCallError, parseTarget } from '../src/client-errors.js';
-import { runClient } from '../src/client-cli.js';
-import * as exit from '../src/exit-codes.js';
-import { echoHandlers } from '../src/echo-service.js';
-import { identityFromCertificate, parseSubjectAltName, peerOutcome } from '../src/identity.js';
+import { Authorizer } from '../src/server/authz.js';
+import { PolicyError, loadPolicyFile, policyFromIdentities } from '../src/server/policy-file.js';
+import { certificateProblem } from '../src/tls/cert-policy.js';
+import { LogLimiter } from '../src/shared/log-limiter.js';
+import { parseClientArgs } from '../src/client/config.js';
+import { diagnoseConnection, explainCallError, parseTarget } from '../src/client/errors.js';
+import { runClient } from '../src/client/cli.js';
+import * as exit from '../src/shared/exit-codes.js';
+import { echoHandlers } from '../src/server/echo-service.js';
+import { identityFromCertificate, parseSubjectAltName, peerOutcome } from '../src/tls/identity.js';
 import {
   UsageError,
   boolean,
@@ -23,8 +23,8 @@ import {
   oneOf,
   parseSettings,
   text,
-} from '../src/options.js';
-import type { EchoServer } from '../src/server.js';
+} from '../src/shared/options.js';
+import type { EchoServer } from '../src/server/server.js';
 import {
   CLIENT_ID,
   PROBE_ID,

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type as osType } from 'node:os';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../src/proto.js';
+import { PROJECT_ROOT } from '../../src/shared/proto.js';
 import { BENCH_ROOT } from './paths.js';
 
 export interface Machine {

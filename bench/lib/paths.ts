@@ -1,6 +1,6 @@
 // Where the benchmark finds its parts and puts what it builds.
 import { join } from 'node:path';
-import { PROJECT_ROOT, PROTO_ROOT } from '../../src/proto.js';
+import { PROJECT_ROOT, PROTO_ROOT } from '../../src/shared/proto.js';
 
 export const BENCH_ROOT = join(PROJECT_ROOT, 'bench');
 export const PROTO_FILE = join(PROTO_ROOT, 'echo', 'v1', 'echo.proto');

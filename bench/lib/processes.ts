@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { killProcess } from '../../src/server-process.js';
+import { killProcess } from '../../scripts/lib/server-process.js';
 
 const live = new Set<ChildProcess>();
 let hooked = false;

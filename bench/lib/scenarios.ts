@@ -6,7 +6,7 @@ import type { GhzRun, Limit, NewConnsRun } from './load.js';
 export const SCENARIO_NAMES = ['unary-c1', 'unary-c50', 'stream', 'connections'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
-/** Messages per ServerStream call: our server's maximum (src/echo-service.ts STREAM_LIMITS). */
+/** Messages per ServerStream call: our server's maximum (src/server/echo-service.ts STREAM_LIMITS). */
 export const STREAM_COUNT = 1000;
 /** Fewer in a smoke run, which only checks that every part works. */
 const SMOKE_STREAM_COUNT = 10;

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The same bounds as our server's (src/echo-service.ts STREAM_LIMITS), so a bad request fails alike. */
+/** The same bounds as our server's (src/server/echo-service.ts STREAM_LIMITS), so a bad request fails alike. */
 export const STREAM_LIMITS = { maxCount: 1000, maxIntervalMs: 10_000 } as const;
 
 export interface TlsFiles {

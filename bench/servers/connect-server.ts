@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       ca: tls.ca,
       requestCert: true,
       rejectUnauthorized: true,
-      // The same floor as our server (src/tls-credentials.ts).
+      // The same floor as our server (src/tls/server-credentials.ts).
       minVersion: 'TLSv1.2',
     },
     handler,

@@ -7,17 +7,21 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { rotateCa } from '../../src/ca-rollover.js';
-import { defaultBundleOptions, generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
-import { EchoClient } from '../../src/client.js';
-import { LatencyHistogram } from '../../src/latency-histogram.js';
+import { rotateCa } from '../../src/pki/ca-rollover.js';
+import {
+  defaultBundleOptions,
+  generateBundle,
+  type BundleOptions,
+} from '../../src/pki/cert-bundle.js';
+import { EchoClient } from '../../src/client/client.js';
+import { LatencyHistogram } from '../../src/client/latency-histogram.js';
 import {
   freePort,
   killProcess,
   startServerProcess,
   type LogLine,
   type ServerProcess,
-} from '../../src/server-process.js';
+} from '../lib/server-process.js';
 import { SecretVolume } from './secret-volume.js';
 
 export interface SoakOptions {

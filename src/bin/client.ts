@@ -1,8 +1,8 @@
 // Entry point of `npm run client`: settings, the command, signals.
-import { runClient } from '../client-cli.js';
-import { clientHelp, parseClientArgs } from '../client-config.js';
-import * as exit from '../exit-codes.js';
-import { UsageError } from '../options.js';
+import { runClient } from '../client/cli.js';
+import { clientHelp, parseClientArgs } from '../client/config.js';
+import * as exit from '../shared/exit-codes.js';
+import { UsageError } from '../shared/options.js';
 
 // grpc-js passes an IP target as the TLS server name, which Node flags as deprecated
 // on every connection; the name is checked correctly, so the warning is only noise here.

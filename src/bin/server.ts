@@ -1,11 +1,11 @@
 // Entry point of `npm start`: settings, then the server, then signals.
 import { constants } from 'node:os';
-import * as exit from '../exit-codes.js';
-import { createLoggers } from '../logging.js';
-import { UsageError } from '../options.js';
-import { parseServerConfig, serverHelp } from '../server-config.js';
-import { BindError, EchoServer } from '../server.js';
-import { TlsFileError, TlsInvalidError } from '../tls-material.js';
+import * as exit from '../shared/exit-codes.js';
+import { createLoggers } from '../shared/logging.js';
+import { UsageError } from '../shared/options.js';
+import { parseServerConfig, serverHelp } from '../server/config.js';
+import { BindError, EchoServer } from '../server/server.js';
+import { TlsFileError, TlsInvalidError } from '../tls/material.js';
 
 function fail(code: number, message: string): never {
   process.stderr.write(`server: ${message}\n`);

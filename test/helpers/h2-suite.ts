@@ -4,8 +4,8 @@
 // closed, SERVING, an Echo answered, and resident memory within the bound.
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import type { EchoClient } from '../../src/client.js';
-import { memoryBound } from '../../src/transport-limits.js';
+import type { EchoClient } from '../../src/client/client.js';
+import { memoryBound } from '../../src/server/transport-limits.js';
 import { rssMiB } from './h2-calls.js';
 import { rawH2, type RawH2 } from './h2-frames.js';
 import { makePki, tempDir } from './pki.js';

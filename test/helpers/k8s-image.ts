@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { PROJECT_ROOT } from '../../src/proto.js';
+import { PROJECT_ROOT } from '../../src/shared/proto.js';
 import { readProjectFile } from './k8s-manifests.js';
 
 export interface Instruction {
@@ -156,7 +156,7 @@ export async function buildApp(dir: string): Promise<string> {
     [
       join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
       '-p',
-      join(PROJECT_ROOT, 'tsconfig.build.json'),
+      join(PROJECT_ROOT, 'tsconfig.image.json'),
       '--outDir',
       join(app, 'dist'),
     ],

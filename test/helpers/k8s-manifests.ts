@@ -13,8 +13,8 @@ import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import type { IService } from 'kubernetes-models/v1/Service';
 import type { IServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { parseAllDocuments } from 'yaml';
-import { generateBundle } from '../../src/cert-bundle.js';
-import { PROJECT_ROOT } from '../../src/proto.js';
+import { generateBundle } from '../../src/pki/cert-bundle.js';
+import { PROJECT_ROOT } from '../../src/shared/proto.js';
 import { bundleOptions } from './pki.js';
 
 export const K8S_DIR = join(PROJECT_ROOT, 'k8s');

@@ -2,7 +2,11 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultBundleOptions, generateBundle, type BundleOptions } from '../../src/cert-bundle.js';
+import {
+  defaultBundleOptions,
+  generateBundle,
+  type BundleOptions,
+} from '../../src/pki/cert-bundle.js';
 import {
   createCa,
   issueLeaf,
@@ -10,7 +14,7 @@ import {
   type IssuedCertificate,
   type LeafSpec,
   type UnsafeLeafOptions,
-} from '../../src/pki.js';
+} from '../../src/pki/certificates.js';
 
 export const NAMESPACE = 'grpc-mtls';
 export const CLIENT_ID = 'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-client';

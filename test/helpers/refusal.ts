@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureServer } from 'node:http2';
 import { createSecureContext } from 'node:tls';
 import { expect } from 'vitest';
-import { loadEchoProto } from '../../src/proto.js';
+import { loadEchoProto } from '../../src/shared/proto.js';
 
 /** Where a server's log lines are: an in-process LogCapture, or a child's ({ lines, waitFor: waitForLog }). */
 export interface LogSource {

@@ -3,10 +3,10 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { EchoClient, type ClientOptions } from '../../src/client.js';
-import { parseServerConfig, type ServerConfig } from '../../src/server-config.js';
-import { EchoServer } from '../../src/server.js';
-import { spawnTs } from '../../src/server-process.js';
+import { EchoClient, type ClientOptions } from '../../src/client/client.js';
+import { parseServerConfig, type ServerConfig } from '../../src/server/config.js';
+import { EchoServer } from '../../src/server/server.js';
+import { spawnTs } from '../../scripts/lib/server-process.js';
 
 export function pkiEnv(dir: string): Record<string, string> {
   return {
@@ -83,7 +83,7 @@ export {
   spawnTs,
   startServerProcess,
   type ServerProcess,
-} from '../../src/server-process.js';
+} from '../../scripts/lib/server-process.js';
 
 /** Runs a command to completion, collecting its output. */
 export async function runTs(

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../src/proto.js';
+import { PROJECT_ROOT } from '../../src/shared/proto.js';
 
 export const TOOLS_BIN = join(PROJECT_ROOT, '.tools', 'bin');
 export const INSTALL_HINT = 'run `bash scripts/install-test-tools.sh`';

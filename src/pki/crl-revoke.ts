@@ -3,7 +3,7 @@
 // Nothing else changes: a revoked workload works again once gen-certs re-issues
 // its leaf, which gets a new serial.
 import { ensureOutputDirs, workloadFiles, writeOrFail, type BundleOptions } from './cert-bundle.js';
-import { DEFAULT_CRL_DAYS, type CrlInfo } from './crl.js';
+import { DEFAULT_CRL_DAYS, type CrlInfo } from '../tls/crl.js';
 import {
   crlFile,
   leavesOnDisk,

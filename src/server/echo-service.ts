@@ -2,8 +2,8 @@
 // server's id and the caller's verified identity.
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
-import type { EchoServiceHandlers } from './generated/echo/v1/EchoService.js';
-import { identityFromPeer, type CallerIdentity } from './identity.js';
+import type { EchoServiceHandlers } from '../generated/echo/v1/EchoService.js';
+import { identityFromPeer, type CallerIdentity } from '../tls/identity.js';
 import { ReplyWindow, readOneAhead } from './reply-window.js';
 
 /** Bounds for ServerStream: enough for demos and soak tests, too little to pin a server. */

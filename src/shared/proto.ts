@@ -4,12 +4,12 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProtoGrpcType } from './generated/echo.js';
+import type { ProtoGrpcType } from '../generated/echo.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** The repository root, whether running from src/ (tsx) or dist/src/ (built). */
+/** The repository root, whether running from src/shared/ (tsx) or dist/src/shared/ (built). */
 export const PROJECT_ROOT =
-  basename(dirname(here)) === 'dist' ? resolve(here, '../..') : resolve(here, '..');
+  basename(resolve(here, '../..')) === 'dist' ? resolve(here, '../../..') : resolve(here, '../..');
 export const PROTO_ROOT = join(PROJECT_ROOT, 'proto');
 export const ECHO_PROTO = 'echo/v1/echo.proto';
 export const ECHO_SERVICE = 'echo.v1.EchoService';

@@ -12,10 +12,10 @@ import { HealthReporter } from './health.js';
 import { describePolicy } from './policy-file.js';
 import { kitMethods } from './policy-methods.js';
 import { PolicyReloader } from './policy-reloader.js';
-import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from './proto.js';
-import type { ServerConfig } from './server-config.js';
-import { instrumentTlsListeners } from './tls-listeners.js';
-import { TlsReloader } from './tls-reloader.js';
+import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from '../shared/proto.js';
+import type { ServerConfig } from './config.js';
+import { instrumentTlsListeners } from '../tls/listeners.js';
+import { TlsReloader } from '../tls/reloader.js';
 import { LimitedServerCredentials, limitConnections, memoryBound } from './transport-limits.js';
 import {
   EXPIRY_WARNING_DAYS,
@@ -23,7 +23,7 @@ import {
   describeCertificate,
   loadTlsMaterial,
   type TlsMaterial,
-} from './tls-material.js';
+} from '../tls/material.js';
 
 /** The server could not bind an address; the message names it and the reason. */
 export class BindError extends Error {

@@ -4,13 +4,16 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import type { ClientStreamResponse__Output } from './generated/echo/v1/ClientStreamResponse.js';
-import type { EchoResponse__Output } from './generated/echo/v1/EchoResponse.js';
-import type { EchoServiceClient } from './generated/echo/v1/EchoService.js';
-import type { WhoAmIResponse__Output } from './generated/echo/v1/WhoAmIResponse.js';
-import { ReloadingCertificateProvider, reloadingChannelCredentials } from './client-credentials.js';
-import { ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from './proto.js';
-import type { ReloadLog } from './tls-reloader.js';
+import type { ClientStreamResponse__Output } from '../generated/echo/v1/ClientStreamResponse.js';
+import type { EchoResponse__Output } from '../generated/echo/v1/EchoResponse.js';
+import type { EchoServiceClient } from '../generated/echo/v1/EchoService.js';
+import type { WhoAmIResponse__Output } from '../generated/echo/v1/WhoAmIResponse.js';
+import {
+  ReloadingCertificateProvider,
+  reloadingChannelCredentials,
+} from '../tls/client-credentials.js';
+import { ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from '../shared/proto.js';
+import type { ReloadLog } from '../tls/reloader.js';
 
 export interface ClientOptions {
   /** `host:port`, `dns:///name:port` or `unix:///path`. */

@@ -3,7 +3,7 @@
 // fixed size: counters per server and per status code, and a latency histogram.
 import type * as grpc from '@grpc/grpc-js';
 import type { EchoClient } from './client.js';
-import * as exit from './exit-codes.js';
+import * as exit from '../shared/exit-codes.js';
 import { LatencyHistogram } from './latency-histogram.js';
 
 export interface LoopOptions {

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { describePolicy, readPolicyFile, type AuthzPolicy } from './policy-file.js';
-import type { ReloadLog, ReloadResult } from './tls-reloader.js';
+import type { ReloadLog, ReloadResult } from '../tls/reloader.js';
 
 const digest = (raw: string | Buffer) => createHash('sha256').update(raw).digest('hex');
 

@@ -3,12 +3,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import { createInterface } from 'node:readline';
 import { EchoClient } from './client.js';
-import { runLoop } from './client-loop.js';
-import type { ClientInvocation } from './client-config.js';
-import { explainCallError } from './client-errors.js';
-import * as exit from './exit-codes.js';
-import { identityFromCertificate } from './identity.js';
-import { loadTlsMaterial, TlsFileError, TlsInvalidError } from './tls-material.js';
+import { runLoop } from './loop.js';
+import type { ClientInvocation } from './config.js';
+import { explainCallError } from './errors.js';
+import * as exit from '../shared/exit-codes.js';
+import { identityFromCertificate } from '../tls/identity.js';
+import { loadTlsMaterial, TlsFileError, TlsInvalidError } from '../tls/material.js';
 
 const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value)}\n`);
 

@@ -7,14 +7,14 @@ import { PUBLIC_MODE, type PendingFile } from './atomic-files.js';
 import { CaKeyError, certPath, keyPath, loadExistingCa, readIfPresent } from './ca-store.js';
 import {
   CrlError,
-  buildCrl,
   checkCrl,
   normaliseSerial,
   parseCrl,
   type CrlInfo,
   type RevokedEntry,
-} from './crl.js';
-import type { IssuedCertificate } from './pki.js';
+} from '../tls/crl.js';
+import type { IssuedCertificate } from './certificates.js';
+import { buildCrl } from './crl-build.js';
 
 export const crlPath = (dir: string): string => join(dir, 'ca.crl');
 

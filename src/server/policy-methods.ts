@@ -3,7 +3,7 @@
 // instead of silently matching nothing.
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { LOADER_OPTIONS, echoPackageDefinition } from './proto.js';
+import { LOADER_OPTIONS, echoPackageDefinition } from '../shared/proto.js';
 
 /**
  * What @grpc/reflection registers (both versions grpcurl and others speak).

@@ -5,7 +5,7 @@
 // a policy that would silently match nobody is a policy that denies by surprise.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { SPIFFE_ID } from './identity.js';
+import { SPIFFE_ID } from '../tls/identity.js';
 
 /** The health service: open to every verified caller, never named in a rule. */
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';

@@ -4,7 +4,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseCaForSigning, type IssuedCertificate } from './pki.js';
+import { parseCaForSigning, type IssuedCertificate } from './certificates.js';
 
 export type FileName = 'server' | 'client' | 'probe' | 'ca' | 'ca-next';
 

@@ -14,7 +14,7 @@ import {
   removeRolloverFiles,
   rolloverInProgress,
 } from './ca-store.js';
-import { DEFAULT_CRL_DAYS, type CrlInfo } from './crl.js';
+import { DEFAULT_CRL_DAYS, type CrlInfo } from '../tls/crl.js';
 import { crlFile, nextCrl } from './crl-store.js';
 import {
   DEFAULT_CA_DAYS,
@@ -25,7 +25,7 @@ import {
   type IssuedCertificate,
   type KeySize,
   type Usage,
-} from './pki.js';
+} from './certificates.js';
 
 /** The workloads and the identity each gets: CN = workload, SPIFFE service account = workload. */
 export const WORKLOADS = {

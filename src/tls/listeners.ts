@@ -32,7 +32,7 @@ import type { EventEmitter } from 'node:events';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { certificateProblem } from './cert-policy.js';
-import { LogLimiter } from './log-limiter.js';
+import { LogLimiter } from '../shared/log-limiter.js';
 
 interface Refusal {
   /** Read while the socket is open: Node forgets it once it destroys a refused socket. */

@@ -6,8 +6,8 @@ import type * as grpc from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import type { SecureServerOptions } from 'node:http2';
 import type { Logger } from 'pino';
-import { RotatingServerCredentials, type CredentialOptions } from './tls-credentials.js';
-import type { TlsMaterial } from './tls-material.js';
+import { RotatingServerCredentials, type CredentialOptions } from '../tls/server-credentials.js';
+import type { TlsMaterial } from '../tls/material.js';
 
 export interface Http2Limits {
   maxConcurrentStreams: number;

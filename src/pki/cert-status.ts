@@ -4,9 +4,9 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CRL_WARN_DAYS, CrlError, checkCrl, crlDaysLeft } from './crl.js';
+import { CRL_WARN_DAYS, CrlError, checkCrl, crlDaysLeft } from '../tls/crl.js';
 import { crlPath, readCrl, workloadSerials } from './crl-store.js';
-import { daysLeft, splitPemCertificates } from './tls-material.js';
+import { daysLeft, splitPemCertificates } from '../tls/material.js';
 
 export interface CertificateStatus {
   file: string;

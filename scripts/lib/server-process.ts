@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { PROJECT_ROOT } from './proto.js';
+import { PROJECT_ROOT } from '../../src/shared/proto.js';
 
 export type LogLine = Record<string, unknown>;
 

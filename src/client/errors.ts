@@ -10,9 +10,9 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
-import { SERVER_CERT_POLICY, checkServer } from './client-credentials.js';
+import { SERVER_CERT_POLICY, checkServer } from '../tls/client-credentials.js';
 import type { ClientOptions } from './client.js';
-import * as exit from './exit-codes.js';
+import * as exit from '../shared/exit-codes.js';
 
 export interface Diagnosis {
   exitCode: number;

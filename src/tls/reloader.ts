@@ -14,7 +14,7 @@ import {
   loadTlsMaterial,
   type TlsFiles,
   type TlsMaterial,
-} from './tls-material.js';
+} from './material.js';
 
 /** The two calls of a pino logger this needs; anything with them will do. */
 export interface ReloadLog {

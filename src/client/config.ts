@@ -2,8 +2,15 @@
 // matching flags, defaulting to a local server and the files in certs/.
 import { join } from 'node:path';
 import type { ClientOptions } from './client.js';
-import { UsageError, boolean, formatHelp, integer, parseSettings, text } from './options.js';
-import { PROJECT_ROOT } from './proto.js';
+import {
+  UsageError,
+  boolean,
+  formatHelp,
+  integer,
+  parseSettings,
+  text,
+} from '../shared/options.js';
+import { PROJECT_ROOT } from '../shared/proto.js';
 
 const certs = (name: string): string => join(PROJECT_ROOT, 'certs', name);
 

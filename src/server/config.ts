@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
-import { LOG_LEVELS } from './logging.js';
+import { LOG_LEVELS } from '../shared/logging.js';
 import {
   PolicyError,
   loadPolicyFile,
@@ -20,8 +20,8 @@ import {
   parseSettings,
   text,
   type Values,
-} from './options.js';
-import { PROJECT_ROOT } from './proto.js';
+} from '../shared/options.js';
+import { PROJECT_ROOT } from '../shared/proto.js';
 
 const certs = (name: string): string => join(PROJECT_ROOT, 'certs', name);
 const MiB = 1024 * 1024;

@@ -22,7 +22,7 @@ import {
   type Workload,
 } from './cert-bundle.js';
 import { KEY_MODE, PUBLIC_MODE } from './atomic-files.js';
-import { createCa } from './pki.js';
+import { createCa } from './certificates.js';
 
 export interface RolloverResult extends BundleResult {
   step: 1 | 2 | 3;

@@ -7,8 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { certificateProblem } from './cert-policy.js';
 import { normaliseSerial } from './crl.js';
-import type { TlsFiles } from './tls-material.js';
-import { SILENT_LOG, TlsReloader, type ReloadLog } from './tls-reloader.js';
+import type { TlsFiles } from './material.js';
+import { SILENT_LOG, TlsReloader, type ReloadLog } from './reloader.js';
 
 type CaUpdate = grpc.experimental.CaCertificateUpdate;
 type IdentityUpdate = grpc.experimental.IdentityCertificateUpdate;

@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { SecureContextOptions } from 'node:tls';
 import { SECURE_CIPHERS } from './cert-policy.js';
-import type { TlsMaterial } from './tls-material.js';
+import type { TlsMaterial } from './material.js';
 
 export interface CredentialOptions {
   /** A TLS handshake not finished by then is dropped, so stalled peers cannot hold sockets. */

@@ -9,9 +9,9 @@
 // moment, so a swap never touches a call already running.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { peerOutcome } from './identity.js';
-import { LogLimiter } from './log-limiter.js';
-import { logRpc } from './logging.js';
+import { peerOutcome } from '../tls/identity.js';
+import { LogLimiter } from '../shared/log-limiter.js';
+import { logRpc } from '../shared/logging.js';
 import type { AuthzPolicy } from './policy-file.js';
 import { PolicyMatcher } from './policy-match.js';
 

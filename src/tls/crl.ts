@@ -1,0 +1,126 @@
+// Certificate revocation lists (RFC 5280 section 5): read and checked here, for the
+// TLS set of the server and the client and for --status. Building and signing one is
+// the certificate tool's part (src/pki/crl-build.ts).
+//
+// The structure is decoded with @peculiar/asn1-x509's schema; signatures are checked
+// with node:crypto, never with node-forge (which the runtime does not ship).
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, CertificateList, type Time } from '@peculiar/asn1-x509';
+import { X509Certificate, verify } from 'node:crypto';
+
+export const OID_SHA256_RSA = '1.2.840.113549.1.1.11';
+export const OID_AUTHORITY_KEY_ID = '2.5.29.35';
+export const OID_CRL_NUMBER = '2.5.29.20';
+export const DAY_MS = 86_400_000;
+/** 30 days: room for a monthly re-sign with slack; the warning comes a week before. */
+export const DEFAULT_CRL_DAYS = 30;
+/** A CRL whose nextUpdate is this close counts as expiring (warned, and exit 8 from --status). */
+export const CRL_WARN_DAYS = 7;
+/** A year at most: a CRL that old no longer says anything current. */
+export const MAX_CRL_DAYS = 365;
+
+export interface RevokedEntry {
+  /** Lower-case hex, no leading zeros, as node:crypto prints serials (upper-cased there). */
+  serial: string;
+  revokedAt: Date;
+}
+
+export interface CrlInfo {
+  /** DER of the issuer Name, compared byte for byte with the CA's subject. */
+  issuerDer: Buffer;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  number: bigint;
+  entries: RevokedEntry[];
+  tbsDer: Buffer;
+  signatureOid: string;
+  signature: Buffer;
+}
+
+/** A CRL that cannot be read, or that fails a check; the message says which. */
+export class CrlError extends Error {
+  override name = 'CrlError';
+}
+
+/** Normalises a serial the way we compare them: lower-case hex without leading zeros. */
+export function normaliseSerial(hex: string): string {
+  const s = hex.toLowerCase().replace(/^0+/, '');
+  return s === '' ? '0' : s;
+}
+
+const toBuffer = (b: ArrayBuffer): Buffer => Buffer.from(new Uint8Array(b));
+const hex = (b: ArrayBuffer): string => normaliseSerial(toBuffer(b).toString('hex'));
+const time = (t: Time): Date => t.getTime();
+
+/** The value of a DER INTEGER (tag, length, big-endian two's complement; ours are positive). */
+function derInteger(der: Buffer): bigint {
+  if (der[0] !== 0x02) throw new CrlError('its CRL number is not an INTEGER');
+  const long = (der[1] ?? 0) & 0x80 ? (der[1] ?? 0) & 0x7f : 0;
+  const body = der.subarray(2 + long);
+  return body.length === 0 ? 0n : BigInt(`0x${body.toString('hex')}`);
+}
+
+/** Reads a PEM CRL; checks its shape only (see checkCrl for signature and dates). */
+export function parseCrl(pem: string): CrlInfo {
+  const m = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/.exec(pem);
+  if (m === null) throw new CrlError('no "-----BEGIN X509 CRL-----" block');
+  let list: CertificateList;
+  try {
+    list = AsnConvert.parse(Buffer.from(m[1] ?? '', 'base64'), CertificateList);
+  } catch (err) {
+    throw new CrlError(`it is not a readable CRL (${(err as Error).message})`, { cause: err });
+  }
+  const tbs = list.tbsCertList;
+  if (tbs.nextUpdate === undefined) throw new CrlError('it has no nextUpdate');
+  if (list.tbsCertListRaw === undefined)
+    throw new CrlError('it is not a readable CRL (no TBSCertList)');
+  const numberExt = tbs.crlExtensions?.find((e) => e.extnID === OID_CRL_NUMBER);
+  return {
+    issuerDer: toBuffer(AsnConvert.serialize(tbs.issuer)),
+    thisUpdate: time(tbs.thisUpdate),
+    nextUpdate: time(tbs.nextUpdate),
+    number: numberExt === undefined ? 0n : derInteger(toBuffer(numberExt.extnValue.buffer)),
+    entries: (tbs.revokedCertificates ?? []).map((e) => ({
+      serial: hex(e.userCertificate),
+      revokedAt: time(e.revocationDate),
+    })),
+    tbsDer: toBuffer(list.tbsCertListRaw),
+    signatureOid: list.signatureAlgorithm.algorithm,
+    // A BIT STRING's unused-bits byte is not part of the signature.
+    signature: toBuffer(list.signature),
+  };
+}
+
+/** The subject Name DER of a CA, to compare with a CRL's issuer. */
+function subjectDer(ca: X509Certificate): Buffer {
+  const cert = AsnConvert.parse(ca.raw, Certificate);
+  return toBuffer(AsnConvert.serialize(cert.tbsCertificate.subject));
+}
+
+/**
+ * Refuses a CRL not issued and signed by one of `cas`, or past its nextUpdate.
+ * Returns the CA that signed it.
+ */
+export function checkCrl(
+  crl: CrlInfo,
+  cas: X509Certificate[],
+  now: Date = new Date(),
+): X509Certificate {
+  if (crl.signatureOid !== OID_SHA256_RSA) {
+    throw new CrlError(`it is signed with ${crl.signatureOid}, not sha256WithRSAEncryption`);
+  }
+  const signer = cas.find((ca) => {
+    return (
+      subjectDer(ca).equals(crl.issuerDer) &&
+      verify('sha256', crl.tbsDer, ca.publicKey, crl.signature)
+    );
+  });
+  if (signer === undefined) throw new CrlError('it is not signed by the trusted CA');
+  if (crl.nextUpdate <= now) {
+    throw new CrlError(`it expired on ${crl.nextUpdate.toISOString()} (its nextUpdate)`);
+  }
+  return signer;
+}
+
+export const crlDaysLeft = (crl: CrlInfo, now: Date = new Date()): number =>
+  (crl.nextUpdate.getTime() - now.getTime()) / DAY_MS;
