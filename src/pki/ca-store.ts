@@ -1,9 +1,10 @@
 // The CA and certificates on disk, under the fixed names docs and manifests
 // rely on: finding them, and refusing a CA that is half there, unreadable,
 // mismatched or expired rather than silently replacing it.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { keyMismatch } from '../tls/material.js';
 import { parseCaForSigning, type IssuedCertificate } from './certificates.js';
 
 export type FileName = 'server' | 'client' | 'probe' | 'ca' | 'ca-next';
@@ -66,16 +67,13 @@ export async function loadExistingCa(
       `${certPath(dir, name)} is not a PEM certificate (${(err as Error).message}): ${fix}`,
     );
   }
-  try {
-    if (!x509.checkPrivateKey(createPrivateKey(keyPem))) {
-      throw new CaKeyError(`${keyPath(dir, name)} does not match ${certPath(dir, name)}: ${fix}`);
-    }
-  } catch (err) {
-    if (err instanceof CaKeyError) throw err;
+  const keyProblem = keyMismatch(x509, keyPem);
+  if (keyProblem?.unreadable !== undefined)
     throw new CaKeyError(
-      `${keyPath(dir, name)} is not a readable private key (${(err as Error).message}): ${fix}`,
+      `${keyPath(dir, name)} is not a readable private key (${keyProblem.unreadable}): ${fix}`,
     );
-  }
+  if (keyProblem !== null)
+    throw new CaKeyError(`${keyPath(dir, name)} does not match ${certPath(dir, name)}: ${fix}`);
   if (new Date(x509.validTo) <= now) {
     throw new CaKeyError(
       `${certPath(dir, name)} expired on ${x509.validTo}: pass --new-ca to create a new CA`,

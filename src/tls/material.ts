@@ -93,6 +93,22 @@ export function daysLeft(cert: X509Certificate, now: Date = new Date()): number 
 }
 
 /**
+ * Whether `key` (PEM) is the private key of `cert`: null when it is, else
+ * `{ unreadable }` with the parser's reason, or `{}` for a readable key of
+ * another certificate. Callers name their own files in the message.
+ */
+export function keyMismatch(
+  cert: X509Certificate,
+  key: string | Buffer,
+): { unreadable?: string } | null {
+  try {
+    return cert.checkPrivateKey(createPrivateKey(key)) ? null : {};
+  } catch (err) {
+    return { unreadable: (err as Error).message };
+  }
+}
+
+/**
  * Reads the three files and checks them as a unit: the key matches the
  * certificate, the certificate is valid now, chains to the bundle and carries
  * the usage this side of the connection needs.
@@ -121,15 +137,13 @@ export async function loadTlsMaterial(
       `${labels.cert} (${files.certFile}) cannot be parsed: ${(err as Error).message}`,
     );
   }
-  let matches: boolean;
-  try {
-    matches = leaf.checkPrivateKey(createPrivateKey(key));
-  } catch (err) {
+  const keyProblem = keyMismatch(leaf, key);
+  if (keyProblem?.unreadable !== undefined) {
     throw new TlsInvalidError(
-      `${labels.key} (${files.keyFile}) is not a readable PEM private key: ${(err as Error).message}`,
+      `${labels.key} (${files.keyFile}) is not a readable PEM private key: ${keyProblem.unreadable}`,
     );
   }
-  if (!matches) {
+  if (keyProblem !== null) {
     throw new TlsInvalidError(
       `${labels.key} (${files.keyFile}) does not match ${labels.cert} (${files.certFile}); use the key issued with that certificate`,
     );
