@@ -15,6 +15,7 @@ import {
   rolloverInProgress,
 } from './ca-store.js';
 import { DEFAULT_CRL_DAYS, type CrlInfo } from '../tls/crl.js';
+import { describeCertificate, type CertificateSummary } from '../tls/material.js';
 import { crlFile, nextCrl } from './crl-store.js';
 import {
   DEFAULT_CA_DAYS,
@@ -79,11 +80,8 @@ export function defaultBundleOptions(
   };
 }
 
-export interface WrittenCertificate {
+export interface WrittenCertificate extends CertificateSummary {
   file: string;
-  subject: string;
-  sans: string;
-  notAfter: Date;
 }
 
 export interface BundleResult {
@@ -134,13 +132,7 @@ function leafSpec(opts: BundleOptions, workload: Workload) {
 }
 
 export function describeCert(file: string, pem: string): WrittenCertificate {
-  const x = new X509Certificate(pem);
-  return {
-    file,
-    subject: x.subject.replaceAll('\n', ', '),
-    sans: x.subjectAltName ?? '',
-    notAfter: new Date(x.validTo),
-  };
+  return { file, ...describeCertificate(new X509Certificate(pem)) };
 }
 
 /** Issues the three workload leaves from `signer`, key generation in parallel. */

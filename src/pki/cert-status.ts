@@ -6,15 +6,15 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CRL_WARN_DAYS, CrlError, checkCrl, crlDaysLeft } from '../tls/crl.js';
 import { crlPath, readCrl, workloadSerials } from './crl-store.js';
-import { daysLeft, splitPemCertificates } from '../tls/material.js';
+import {
+  daysLeft,
+  describeCertificate,
+  splitPemCertificates,
+  type CertificateSummary,
+} from '../tls/material.js';
 
-export interface CertificateStatus {
+export interface CertificateStatus extends CertificateSummary {
   file: string;
-  subject: string;
-  issuer: string;
-  sans: string;
-  notAfter: Date;
-  daysLeft: number;
   state: 'ok' | 'expiring' | 'expired';
 }
 
@@ -33,11 +33,7 @@ export async function certificateStatus(
       const left = daysLeft(cert, now);
       rows.push({
         file: join(dir, name),
-        subject: cert.subject.replaceAll('\n', ', '),
-        issuer: cert.issuer.replaceAll('\n', ', '),
-        sans: cert.subjectAltName ?? '',
-        notAfter: new Date(cert.validTo),
-        daysLeft: Math.floor(left),
+        ...describeCertificate(cert, now),
         state: left <= 0 ? 'expired' : left <= warnDays ? 'expiring' : 'ok',
       });
     }

@@ -216,13 +216,29 @@ function checkCrlFile(
   }
 }
 
-/** What the logs may say about a certificate: never key material. */
-export function describeCertificate(cert: X509Certificate, now: Date = new Date()) {
+/** What the logs, `gen-certs` and `--status` say about a certificate: never key material. */
+export interface CertificateSummary {
+  subject: string;
+  issuer: string;
+  /** Node's `subjectAltName` string, '' when there is none. */
+  sans: string;
+  serial: string;
+  /** A Date: logged (JSON) as its ISO string. */
+  notAfter: Date;
+  /** Whole days left, rounded down. */
+  daysLeft: number;
+}
+
+export function describeCertificate(
+  cert: X509Certificate,
+  now: Date = new Date(),
+): CertificateSummary {
   return {
     subject: cert.subject.replaceAll('\n', ', '),
     issuer: cert.issuer.replaceAll('\n', ', '),
+    sans: cert.subjectAltName ?? '',
     serial: cert.serialNumber,
-    notAfter: new Date(cert.validTo).toISOString(),
+    notAfter: new Date(cert.validTo),
     daysLeft: Math.floor(daysLeft(cert, now)),
   };
 }
