@@ -8,7 +8,7 @@
 // updated by swapping its `..data` symlink, which changes no watched inode of
 // the files themselves; polling sees it, on every file system.
 
-export type ReloadResult = 'unchanged' | 'reloaded' | 'rejected' | 'busy';
+export type ReloadResult = 'unchanged' | 'reloaded' | 'rejected';
 
 export interface PollSource<T> {
   /** A cheap fingerprint of what is on disk now; null when it cannot be read. */
@@ -27,7 +27,8 @@ export class Poller<T> {
   private timer: NodeJS.Timeout | null = null;
   private current: string;
   private lastRejected: string | null = null;
-  private running = false;
+  private inFlight: Promise<ReloadResult> | null = null;
+  private next: Promise<ReloadResult> | null = null;
 
   constructor(
     private readonly source: PollSource<T>,
@@ -38,7 +39,10 @@ export class Poller<T> {
   }
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => void this.check(), intervalMs);
+    // A timer poll while one still runs would only repeat it: skip it.
+    this.timer = setInterval(() => {
+      if (this.inFlight === null) void this.check();
+    }, intervalMs);
     this.timer.unref();
   }
 
@@ -47,35 +51,49 @@ export class Poller<T> {
     this.timer = null;
   }
 
-  /** One poll; a poll that finds the previous one still running does nothing. */
-  async check(): Promise<ReloadResult> {
-    if (this.running) return 'busy';
-    this.running = true;
-    try {
-      if ((await this.source.peek()) === this.current) {
-        this.source.unchanged?.();
-        return 'unchanged';
-      }
-      let loaded: { value: T; fingerprint: string };
-      try {
-        loaded = await this.source.load();
-      } catch (err) {
-        // A missing or half-written file may be a swap in progress: report each distinct failure once.
-        const message = (err as Error).message;
-        if (message !== this.lastRejected) {
-          this.source.refuse(message);
-          this.lastRejected = message;
-        }
-        return 'rejected';
-      }
-      if (loaded.fingerprint === this.current) return 'unchanged';
-      const first = this.current === '';
-      this.current = loaded.fingerprint;
-      this.lastRejected = null;
-      this.source.accept(loaded.value, first);
-      return 'reloaded';
-    } finally {
-      this.running = false;
+  /**
+   * One poll (tests, SIGHUP). Asked while a poll runs, it runs one more right
+   * after that one (shared by every caller meanwhile), so the answer reflects
+   * the files as they were when asked: a SIGHUP just after an update is never
+   * lost to a timer poll that read the old files.
+   */
+  check(): Promise<ReloadResult> {
+    if (this.inFlight !== null) {
+      const again = () => {
+        this.next = null;
+        return this.check();
+      };
+      this.next ??= this.inFlight.then(again, again);
+      return this.next;
     }
+    this.inFlight = this.poll().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  private async poll(): Promise<ReloadResult> {
+    if ((await this.source.peek()) === this.current) {
+      this.source.unchanged?.();
+      return 'unchanged';
+    }
+    let loaded: { value: T; fingerprint: string };
+    try {
+      loaded = await this.source.load();
+    } catch (err) {
+      // A missing or half-written file may be a swap in progress: report each distinct failure once.
+      const message = (err as Error).message;
+      if (message !== this.lastRejected) {
+        this.source.refuse(message);
+        this.lastRejected = message;
+      }
+      return 'rejected';
+    }
+    if (loaded.fingerprint === this.current) return 'unchanged';
+    const first = this.current === '';
+    this.current = loaded.fingerprint;
+    this.lastRejected = null;
+    this.source.accept(loaded.value, first);
+    return 'reloaded';
   }
 }
