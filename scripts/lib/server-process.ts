@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PROJECT_ROOT } from '../../src/shared/proto.js';
 import { LogLines, type LogLine } from './log-lines.js';
+import { within } from './within.js';
 
 export type { LogLine } from './log-lines.js';
 
@@ -66,32 +67,23 @@ export async function startServerProcess(
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const { lines, waitForLog } = followLog(child, keep);
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const serving = await Promise.race([
-      waitForLog((l) => l.msg === 'serving'),
-      exited.then((code): never => {
-        throw new Error(`server exited with ${code} before serving: ${stderr.trim()}`);
-      }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new Error(
-                `server did not log "serving" within ${START_TIMEOUT_MS} ms (LOG_LEVEL must include info): ${stderr.trim()}`,
-              ),
-            ),
-          START_TIMEOUT_MS,
-        );
-      }),
-    ]);
+    const serving = await within(
+      Promise.race([
+        waitForLog((l) => l.msg === 'serving'),
+        exited.then((code): never => {
+          throw new Error(`server exited with ${code} before serving: ${stderr.trim()}`);
+        }),
+      ]),
+      START_TIMEOUT_MS,
+      () =>
+        `server did not log "serving" within ${START_TIMEOUT_MS} ms (LOG_LEVEL must include info): ${stderr.trim()}`,
+    );
     const port = Number(/:(\d+)$/.exec(String(serving.address))?.[1]);
     return { child, port, lines, stderr: () => stderr, exited, waitForLog };
   } catch (err) {
     await killProcess(child);
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 }
 
