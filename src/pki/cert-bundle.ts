@@ -15,7 +15,7 @@ import {
   rolloverInProgress,
 } from './ca-store.js';
 import { DEFAULT_CRL_DAYS, type CrlInfo } from '../tls/crl.js';
-import { crlFile, nextCrl } from './crl-store.js';
+import { crlFile, firstCertificate, nextCrls } from './crl-store.js';
 import {
   DEFAULT_CA_DAYS,
   DEFAULT_LEAF_DAYS,
@@ -91,8 +91,8 @@ export interface BundleResult {
   caKept: boolean;
   certificates: WrittenCertificate[];
   secrets: string[];
-  /** The CRL signed on this run (absent from the rollover steps, which sign none). */
-  crl?: CrlInfo;
+  /** The CRLs signed on this run, one per CA in the trust bundle. */
+  crls?: CrlInfo[];
 }
 
 /** The output folder cannot be created or written. */
@@ -247,7 +247,12 @@ export async function generateBundle(opts: BundleOptions): Promise<BundleResult>
   const leaves = await issueWorkloadLeaves(opts, ca, now);
   const bundlePem =
     existing === null ? ca.certPem : await readFile(certPath(opts.outDir, 'ca'), 'utf8');
-  const crl = await nextCrl(opts.outDir, ca, opts.crlDays ?? DEFAULT_CRL_DAYS, now);
+  const crl = await nextCrls(
+    opts.outDir,
+    [firstCertificate(ca)],
+    opts.crlDays ?? DEFAULT_CRL_DAYS,
+    now,
+  );
   const { files, certificates, secrets } = workloadFiles(opts, leaves, bundlePem, true, crl.pem);
   files.push(crlFile(opts.outDir, crl.pem));
   if (existing === null) {
@@ -260,6 +265,6 @@ export async function generateBundle(opts: BundleOptions): Promise<BundleResult>
     caKept: existing !== null,
     certificates: [describeCert(certPath(opts.outDir, 'ca'), ca.certPem), ...certificates],
     secrets,
-    crl: crl.info,
+    crls: crl.infos,
   };
 }

@@ -4,7 +4,7 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { certificateProblem } from './cert-policy.js';
-import { CrlError, checkCrl, parseCrl, type CrlInfo } from './crl.js';
+import { CrlError, checkCrlBundle, parseCrls, type CrlInfo } from './crl.js';
 
 export const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -16,7 +16,10 @@ export interface TlsFiles {
   certFile: string;
   keyFile: string;
   caFile: string;
-  /** A CRL (PEM) signed by the CA; undefined or '' checks no revocation, as before CRLs existed. */
+  /**
+   * CRLs (PEM), one per CA in the bundle (two during a CA rollover); undefined
+   * or '' checks no revocation, as before CRLs existed.
+   */
   crlFile?: string | undefined;
   /** Names the settings in messages, e.g. `TLS_CERT_FILE`. */
   labels?: { cert: string; key: string; ca: string; crl?: string };
@@ -28,9 +31,9 @@ export interface TlsMaterial {
   ca: Buffer;
   leaf: X509Certificate;
   cas: X509Certificate[];
-  /** The CRL as read, when one is configured, and what it says. */
+  /** The CRL file as read, when one is configured, and what each of its CRLs says. */
   crl?: Buffer;
-  crlInfo?: CrlInfo;
+  crls?: CrlInfo[];
 }
 
 /** A file is missing or unreadable. */
@@ -174,7 +177,7 @@ export async function loadTlsMaterial(
     leaf,
     cas,
     crl,
-    crlInfo: checkCrlFile(label, files.crlFile, crl, cas, now),
+    crls: checkCrlFile(label, files.crlFile, crl, cas, now),
   };
 }
 
@@ -189,15 +192,16 @@ function checkCrlFile(
   pem: Buffer,
   cas: X509Certificate[],
   now: Date,
-): CrlInfo {
+): CrlInfo[] {
   try {
-    const info = parseCrl(pem.toString('utf8'));
-    checkCrl(info, cas, now);
-    return info;
+    const crls = parseCrls(pem.toString('utf8'));
+    checkCrlBundle(crls, cas, now);
+    return crls;
   } catch (err) {
     if (!(err instanceof CrlError)) throw err;
     throw new TlsInvalidError(
-      `${label} (${path}) is refused: ${err.message}; re-sign it with \`npm run gen-certs\` from the CA in the bundle`,
+      `${label} (${path}) is refused: ${err.message}; re-sign it with \`npm run gen-certs\` from the CA in the bundle (one CRL per CA)`,
+      { cause: err },
     );
   }
 }
