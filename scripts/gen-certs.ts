@@ -4,18 +4,12 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rotateCa } from '../src/pki/ca-rollover.js';
-import { CaKeyError } from '../src/pki/ca-store.js';
 import { OutputError, generateBundle, type BundleResult } from '../src/pki/cert-bundle.js';
 import { certificateStatus, crlStatus } from '../src/pki/cert-status.js';
 import * as exit from '../src/shared/exit-codes.js';
 import { UsageError, formatHelp, integer, oneOf, parseSettings } from '../src/shared/options.js';
-import {
-  CRL_WARN_DAYS,
-  CrlError,
-  DEFAULT_CRL_DAYS,
-  MAX_CRL_DAYS,
-  type CrlInfo,
-} from '../src/tls/crl.js';
+import { describeFailure } from '../src/shared/errors.js';
+import { CRL_WARN_DAYS, DEFAULT_CRL_DAYS, MAX_CRL_DAYS, type CrlInfo } from '../src/tls/crl.js';
 import { revoke } from '../src/pki/crl-revoke.js';
 import {
   DEFAULT_CA_DAYS,
@@ -324,18 +318,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const e = err as Error;
-    const code =
-      e instanceof UsageError
-        ? exit.USAGE
-        : e instanceof CrlError
-          ? exit.USAGE
-          : e instanceof CaKeyError
-            ? exit.CA_KEY_INVALID
-            : e instanceof OutputError
-              ? exit.OUTPUT_UNWRITABLE
-              : exit.UNEXPECTED;
-    console.error(`gen-certs: ${e.message}`);
-    process.exit(code);
+    const { message, exitCode } = describeFailure(err);
+    console.error(`gen-certs: ${message}`);
+    process.exit(exitCode);
   },
 );

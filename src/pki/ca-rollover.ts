@@ -47,6 +47,7 @@ async function currentLeaves(dir: string): Promise<Record<Workload, LeafPems>> {
       } catch (err) {
         throw new CaKeyError(
           `cannot read the current ${w} certificate for the rollover: ${(err as Error).message}; run gen-certs first`,
+          { cause: err },
         );
       }
     }),

@@ -5,6 +5,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KEY_MODE, PUBLIC_MODE, writeAllAtomically, type PendingFile } from './atomic-files.js';
+import { KitError } from '../shared/errors.js';
+import { OUTPUT_UNWRITABLE } from '../shared/exit-codes.js';
 import { SECRET_NAMES, renderTlsSecret, secretFileName } from './k8s-secrets.js';
 import {
   CaKeyError,
@@ -96,8 +98,9 @@ export interface BundleResult {
 }
 
 /** The output folder cannot be created or written. */
-export class OutputError extends Error {
+export class OutputError extends KitError {
   override name = 'OutputError';
+  readonly exitCode = OUTPUT_UNWRITABLE;
 }
 
 /** Every name a client in the cluster may dial, for the Service and its headless twin. */
@@ -211,7 +214,7 @@ export async function ensureOutputDirs(opts: BundleOptions): Promise<void> {
     try {
       await mkdir(dir, { recursive: true });
     } catch (err) {
-      throw new OutputError(`cannot create ${dir}: ${(err as Error).message}`);
+      throw new OutputError(`cannot create ${dir}: ${(err as Error).message}`, { cause: err });
     }
   }
 }
@@ -222,6 +225,7 @@ export async function writeOrFail(files: PendingFile[], outDir: string): Promise
   } catch (err) {
     throw new OutputError(
       `cannot write ${(err as NodeJS.ErrnoException).path ?? outDir}: ${(err as Error).message}`,
+      { cause: err },
     );
   }
 }

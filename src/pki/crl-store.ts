@@ -5,16 +5,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PUBLIC_MODE, type PendingFile } from './atomic-files.js';
 import { CaKeyError, certPath, keyPath, loadExistingCa, readIfPresent } from './ca-store.js';
-import {
-  CrlError,
-  crlOf,
-  normaliseSerial,
-  parseCrls,
-  type CrlInfo,
-  type RevokedEntry,
-} from '../tls/crl.js';
+import { crlOf, normaliseSerial, parseCrls, type CrlInfo, type RevokedEntry } from '../tls/crl.js';
 import type { IssuedCertificate } from './certificates.js';
 import { buildCrl } from './crl-build.js';
+import { UsageError } from '../shared/options.js';
 import { splitPemCertificates } from '../tls/material.js';
 
 export const crlPath = (dir: string): string => join(dir, 'ca.crl');
@@ -104,7 +98,7 @@ export async function resolveRevokeTarget(
     const serial = normaliseSerial(target.replaceAll(':', ''));
     return { serial, workload: (await workloadSerials(dir)).get(serial) ?? null };
   }
-  throw new CrlError(
+  throw new UsageError(
     `--revoke ${JSON.stringify(target)}: give a workload (${Object.keys(REVOCABLE).join(', ')}) or a certificate serial in hex`,
   );
 }

@@ -7,6 +7,8 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, CertificateList, type Time } from '@peculiar/asn1-x509';
 import { X509Certificate, verify } from 'node:crypto';
+import { KitError } from '../shared/errors.js';
+import { TLS_INVALID } from '../shared/exit-codes.js';
 
 export const OID_SHA256_RSA = '1.2.840.113549.1.1.11';
 export const OID_AUTHORITY_KEY_ID = '2.5.29.35';
@@ -40,8 +42,10 @@ export interface CrlInfo {
 }
 
 /** A CRL that cannot be read, or that fails a check; the message says which. */
-export class CrlError extends Error {
+export class CrlError extends KitError {
   override name = 'CrlError';
+  /** Unusable TLS material, as a refused CRL is wherever it is loaded. */
+  readonly exitCode = TLS_INVALID;
 }
 
 /** Normalises a serial the way we compare them: lower-case hex without leading zeros. */

@@ -3,6 +3,8 @@
 // refused rather than served.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { KitError } from '../shared/errors.js';
+import * as exit from '../shared/exit-codes.js';
 import { certificateProblem } from './cert-policy.js';
 import { CrlError, checkCrlBundle, parseCrls, type CrlInfo } from './crl.js';
 
@@ -37,12 +39,14 @@ export interface TlsMaterial {
 }
 
 /** A file is missing or unreadable. */
-export class TlsFileError extends Error {
+export class TlsFileError extends KitError {
   override name = 'TlsFileError';
+  readonly exitCode = exit.FILE_UNREADABLE;
 }
 /** The material was read but cannot be used. */
-export class TlsInvalidError extends Error {
+export class TlsInvalidError extends KitError {
   override name = 'TlsInvalidError';
+  readonly exitCode = exit.TLS_INVALID;
 }
 
 const DEFAULT_LABELS = {
@@ -63,7 +67,7 @@ async function readInput(label: string, path: string): Promise<Buffer> {
         : code === 'EACCES'
           ? 'is not readable by this user; fix its owner or mode'
           : (err as Error).message;
-    throw new TlsFileError(`${label} (${path}) ${why}`);
+    throw new TlsFileError(`${label} (${path}) ${why}`, { cause: err });
   }
 }
 
@@ -81,6 +85,7 @@ function parseBundle(label: string, path: string, pem: Buffer): X509Certificate[
     } catch (err) {
       throw new TlsInvalidError(
         `${label} (${path}) certificate #${i + 1} cannot be parsed: ${(err as Error).message}`,
+        { cause: err },
       );
     }
   });
@@ -122,6 +127,7 @@ export async function loadTlsMaterial(
   } catch (err) {
     throw new TlsInvalidError(
       `${labels.cert} (${files.certFile}) cannot be parsed: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   let matches: boolean;
@@ -130,6 +136,7 @@ export async function loadTlsMaterial(
   } catch (err) {
     throw new TlsInvalidError(
       `${labels.key} (${files.keyFile}) is not a readable PEM private key: ${(err as Error).message}`,
+      { cause: err },
     );
   }
   if (!matches) {
