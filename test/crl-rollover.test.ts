@@ -11,7 +11,9 @@ import { loadExistingCa } from '../src/pki/ca-store.js';
 import { revoke } from '../src/pki/crl-revoke.js';
 import type { EchoServer } from '../src/server/server.js';
 import { parseCrls } from '../src/tls/crl.js';
-import { loadTlsMaterial } from '../src/tls/material.js';
+import { buildCrl } from '../src/pki/crl-build.js';
+import { loadTlsMaterial, splitPemCertificates } from '../src/tls/material.js';
+import { TlsReloader } from '../src/tls/reloader.js';
 import { CLIENT_ID, bundleOptions, loadCa, makePki, tempDir, writeLeaf } from './helpers/pki.js';
 import { clientFor, startInProcess, type LogCapture } from './helpers/server.js';
 
@@ -159,7 +161,7 @@ describe('a CA rollover with TLS_CRL_FILE set', () => {
 });
 
 describe('the CRL file of a two-CA bundle', () => {
-  it('is refused when a CA of the bundle has no CRL, or one CA has two, naming the CA', async () => {
+  it('is refused when a CA of the bundle has no CRL, or one CA has two, naming the CA; warns by the first to expire', async () => {
     const other = await tempDir();
     try {
       const root = join(other.path, 'pki');
@@ -181,6 +183,24 @@ describe('the CRL file of a two-CA bundle', () => {
       );
       await writeFile(files.crlFile, oldCrl!.pem + newCrl!.pem + oldCrl!.pem);
       await expect(loadTlsMaterial(files, 'server')).rejects.toThrow(/holds 2 CRLs of the CA/);
+
+      // The warning follows the CRL that passes its next update first.
+      const warnings: string[] = [];
+      const log = {
+        info: () => {},
+        error: () => {},
+        warn: (_: object, m: string) => warnings.push(m),
+      };
+      const soon = buildCrl({
+        caCertPem: splitPemCertificates(await readFile(files.caFile, 'utf8'))[0]!,
+        caKeyPem: await readFile(join(root, 'ca.key'), 'utf8'),
+        entries: [],
+        number: 9n,
+        days: 3,
+      });
+      await writeFile(files.crlFile, soon + newCrl!.pem);
+      new TlsReloader(files, 'server', await loadTlsMaterial(files, 'server'), log, () => {});
+      expect(warnings).toEqual(['CRL expires in 3.0 days; re-sign it with `npm run gen-certs`']);
     } finally {
       await other.remove();
     }
