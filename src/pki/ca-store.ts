@@ -5,13 +5,16 @@ import { X509Certificate } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { keyMismatch } from '../tls/material.js';
+import { KitError } from '../shared/errors.js';
+import { CA_KEY_INVALID } from '../shared/exit-codes.js';
 import { parseCaForSigning, type IssuedCertificate } from './certificates.js';
 
 export type FileName = 'server' | 'client' | 'probe' | 'ca' | 'ca-next';
 
 /** The CA on disk is unusable; never silently replaced. */
-export class CaKeyError extends Error {
+export class CaKeyError extends KitError {
   override name = 'CaKeyError';
+  readonly exitCode = CA_KEY_INVALID;
 }
 export const certPath = (dir: string, w: FileName): string => join(dir, `${w}.crt`);
 export const keyPath = (dir: string, w: FileName): string => join(dir, `${w}.key`);
@@ -34,7 +37,7 @@ export async function readIfPresent(path: string): Promise<string | null> {
     return await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new CaKeyError(`cannot read ${path}: ${(err as Error).message}`);
+    throw new CaKeyError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -65,6 +68,7 @@ export async function loadExistingCa(
   } catch (err) {
     throw new CaKeyError(
       `${certPath(dir, name)} is not a PEM certificate (${(err as Error).message}): ${fix}`,
+      { cause: err },
     );
   }
   const keyProblem = keyMismatch(x509, keyPem);
@@ -85,6 +89,7 @@ export async function loadExistingCa(
   } catch (err) {
     throw new CaKeyError(
       `${keyPath(dir, name)} cannot sign with node-forge, which needs an RSA key (${(err as Error).message})`,
+      { cause: err },
     );
   }
 }

@@ -4,10 +4,13 @@
 // parser); this module parses them, refuses bad values with a message naming
 // the setting and the fix, and renders `--help` from the same table.
 import { parseArgs } from 'node:util';
+import { KitError } from './errors.js';
+import { USAGE } from './exit-codes.js';
 
 /** A setting a person got wrong: the message names it and says what would be accepted. */
-export class UsageError extends Error {
+export class UsageError extends KitError {
   override name = 'UsageError';
+  readonly exitCode = USAGE;
 }
 
 export interface Setting<T> {
@@ -72,6 +75,7 @@ function parseOne<T>(setting: Setting<T>, raw: string, from: string): T {
     if (err instanceof UsageError) throw err;
     throw new UsageError(
       `invalid ${describe(setting)} ${JSON.stringify(raw)} from ${from}: ${(err as Error).message}`,
+      { cause: err },
     );
   }
 }
@@ -99,10 +103,10 @@ export function parseSettings<S extends Settings>(
     const e = err as NodeJS.ErrnoException;
     const option = /'(-[^']*)'/.exec(e.message)?.[1];
     if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option)
-      throw new UsageError(`unknown option ${option}; see --help`);
+      throw new UsageError(`unknown option ${option}; see --help`, { cause: err });
     if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option)
-      throw new UsageError(`option ${option} needs a value; see --help`);
-    throw new UsageError(`${e.message}; see --help`);
+      throw new UsageError(`option ${option} needs a value; see --help`, { cause: err });
+    throw new UsageError(`${e.message}; see --help`, { cause: err });
   }
   const values: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(settings)) {

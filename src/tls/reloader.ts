@@ -8,7 +8,7 @@
 // with a new key; checking the set as a unit turns that into one refused poll.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { CRL_WARN_DAYS } from './crl.js';
+import { CRL_WARN_DAYS, type CrlInfo } from './crl.js';
 import {
   describeCertificate,
   loadTlsMaterial,
@@ -49,6 +49,22 @@ function fingerprint(m: {
     .digest('hex');
 }
 
+/** The CRL that passes its nextUpdate first decides when to warn (and when peers get refused). */
+function earliestNextUpdate(m: TlsMaterial | null): Date | null {
+  const times = (m?.crls ?? []).map((c) => c.nextUpdate.getTime());
+  return times.length === 0 ? null : new Date(Math.min(...times));
+}
+
+/** For the log line: one CRL as before; a rollover's bundle as a count and totals. */
+function describeCrls(crls: CrlInfo[]) {
+  const next = earliestNextUpdate({ crls } as TlsMaterial);
+  return {
+    ...(crls.length === 1 ? { number: String(crls[0]?.number) } : { count: crls.length }),
+    revoked: crls.reduce((n, c) => n + c.entries.length, 0),
+    nextUpdate: next?.toISOString(),
+  };
+}
+
 /** Polls the three files (and the CRL) through the shared Poller (poller.ts). */
 export class TlsReloader {
   private readonly poller: Poller<TlsMaterial>;
@@ -80,7 +96,7 @@ export class TlsReloader {
       },
       initial ? fingerprint(initial) : '',
     );
-    this.crlNextUpdate = initial?.crlInfo?.nextUpdate ?? null;
+    this.crlNextUpdate = earliestNextUpdate(initial);
     this.warnCrl();
   }
 
@@ -127,21 +143,13 @@ export class TlsReloader {
 
   private accept(material: TlsMaterial, first: boolean): void {
     this.onReload(material);
-    this.crlNextUpdate = material.crlInfo?.nextUpdate ?? null;
+    this.crlNextUpdate = earliestNextUpdate(material);
     this.crlWarnedAt = 0;
     this.log.info(
       {
         certificate: describeCertificate(material.leaf),
         caCount: material.cas.length,
-        ...(material.crlInfo === undefined
-          ? {}
-          : {
-              crl: {
-                number: String(material.crlInfo.number),
-                revoked: material.crlInfo.entries.length,
-                nextUpdate: material.crlInfo.nextUpdate.toISOString(),
-              },
-            }),
+        ...(material.crls === undefined ? {} : { crl: describeCrls(material.crls) }),
       },
       first ? 'loaded TLS credentials' : 'reloaded TLS credentials; new connections use them',
     );
