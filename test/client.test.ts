@@ -133,6 +133,13 @@ describe('the client library', () => {
       serverName: 'localhost',
     });
     try {
+      // Round robin picks among connections that are ready; under load the second one
+      // may still be handshaking for the first calls. So: call (at most 200 times) until
+      // both have answered once, then count. Under pick_first the second never answers.
+      const first = new Set<string>();
+      for (let i = 0; i < 200 && first.size < 2; i++)
+        first.add((await c.echo(`warm ${i}`)).server_id);
+      expect([...first].sort()).toEqual(['replica-a', 'replica-b']);
       const seen = new Map<string, number>();
       for (let i = 0; i < 20; i++) {
         const id = (await c.echo(`call ${i}`)).server_id;
