@@ -5,6 +5,7 @@ import { createLoggers } from '../shared/logging.js';
 import { UsageError } from '../shared/options.js';
 import { parseServerConfig, serverHelp } from '../server/config.js';
 import { BindError, EchoServer } from '../server/server.js';
+import { MetricsBindError } from '../shared/metrics-http.js';
 import { TlsFileError, TlsInvalidError } from '../tls/material.js';
 
 function fail(code: number, message: string): never {
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
         ? exit.FILE_UNREADABLE
         : e instanceof TlsInvalidError
           ? exit.TLS_INVALID
-          : e instanceof BindError
+          : e instanceof BindError || e instanceof MetricsBindError
             ? exit.BIND_FAILED
             : exit.UNEXPECTED;
     log.fatal({ err: e.message }, 'refusing to start');

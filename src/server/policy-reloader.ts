@@ -40,8 +40,17 @@ export class PolicyReloader {
     this.timer = null;
   }
 
+  /** Told the result of every poll (the metrics count reloads). */
+  onResult: ((result: ReloadResult) => void) | null = null;
+
   /** One poll. Exposed for tests and SIGHUP. */
   async check(): Promise<ReloadResult> {
+    const result = await this.poll();
+    this.onResult?.(result);
+    return result;
+  }
+
+  private async poll(): Promise<ReloadResult> {
     if (this.running) return 'busy';
     this.running = true;
     try {
