@@ -12,7 +12,8 @@
 // list below, and a denied call to a path the server does not serve counts as
 // grpc_service="unknown".
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../shared/metrics-process.js';
 import { MetricsEndpoint } from '../shared/metrics-http.js';
 import { UNKNOWN, splitMethodPath } from '../shared/metrics-grpc.js';
 import type { TlsMaterial } from '../tls/material.js';
@@ -42,18 +43,6 @@ export const HANDSHAKE_REASON_VALUES = [
 
 export function handshakeReason(code: string): string {
   return HANDSHAKE_REASONS[code] ?? (code.startsWith('ERR_SSL_') ? 'protocol' : 'other');
-}
-
-/**
- * prom-client's Node process metrics, less three gauges named like counters
- * (nodejs_active_{handles,requests,resources}_total), which Prometheus's own
- * linter (`promtool check metrics`) rejects; nodejs_active_handles{type} and
- * its siblings carry the same counts by type.
- */
-export function collectProcessMetrics(registry: Registry): void {
-  collectDefaultMetrics({ register: registry });
-  for (const kind of ['handles', 'requests', 'resources'])
-    registry.removeSingleMetric(`nodejs_active_${kind}_total`);
 }
 
 const RELOAD_RESULTS = ['reloaded', 'rejected'] as const;
