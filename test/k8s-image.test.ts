@@ -188,7 +188,7 @@ describe('the image', () => {
     const text = readProjectFile('Dockerfile');
     expect(text).toContain(`org.opencontainers.image.version="${pkg.version}"`);
     expect(text).toContain(`docker build -t ${IMAGE} .`);
-    const docs = readProjectFile('README.md');
+    const docs = ['README.md', 'docs/kubernetes.md'].map(readProjectFile).join('\n');
     expect(docs).toContain(`docker build -t ${IMAGE} .`);
     expect([...docs.matchAll(/grpc-mtls-service:[\w.-]+/g)].map((m) => m[0])).toEqual(
       expect.arrayContaining([IMAGE]),

@@ -5,6 +5,16 @@ import { describe, expect, it } from 'vitest';
 import * as exitCodes from '../src/shared/exit-codes.js';
 
 const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+const kubernetes = await readFile(new URL('../docs/kubernetes.md', import.meta.url), 'utf8');
+
+/** The shell command starting with `start`, with its `\\` continuations. */
+function command(markdown: string, start: string): string | undefined {
+  const lines = markdown.split('\n');
+  const first = lines.findIndex((l) => l.startsWith(start));
+  if (first < 0) return undefined;
+  const end = lines.findIndex((l, i) => i >= first && !l.trimEnd().endsWith('\\'));
+  return lines.slice(first, end + 1).join('\n');
+}
 
 /** The rows of the README's exit-code table: code(s) → meaning. */
 function exitCodeTable(): Map<number, string> {
@@ -28,5 +38,11 @@ describe('README', () => {
       [...declared, ...bySignal].sort((a, b) => a - b),
     );
     for (const [code, meaning] of table) expect(meaning, `exit code ${code}`).not.toBe('');
+  });
+
+  it('shows the probe command of docs/kubernetes.md, which the cluster test runs, word for word', () => {
+    const probe = 'kubectl -n grpc-mtls exec deploy/grpc-server';
+    expect(command(kubernetes, probe)).toContain('grpc_health_probe');
+    expect(command(readme, probe)).toBe(command(kubernetes, probe));
   });
 });

@@ -1,5 +1,5 @@
 // The user's side of the test: a shell in a work folder with kubectl on PATH, the
-// README's own commands, and gen-certs writing into the work folder, not the checkout.
+// docs' own commands, and gen-certs writing into the work folder, not the checkout.
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,15 +34,15 @@ export const sh = (command: string, timeoutMs = 60_000) =>
 export const genCerts = (extra = '') =>
   sh(`cd ${repo} && npm run -s gen-certs -- --out ${work}/certs --k8s-dir ${work}/k8s ${extra}`);
 
-/** The README's rotation step. */
+/** The rotation step of docs/kubernetes.md. */
 export const applySecrets =
   'kubectl apply -f k8s/secret-grpc-server-tls.yaml -f k8s/secret-grpc-client-tls.yaml -f k8s/secret-grpc-probe-tls.yaml';
 
-/** The README's own command: the line starting with `start` and its `\` continuations. */
+/** The command of docs/kubernetes.md (the walk-through) starting with `start`, with its `\` continuations. */
 export function readmeCommand(start: string): string {
-  const lines = readFileSync(join(repo, 'README.md'), 'utf8').split('\n');
+  const lines = readFileSync(join(repo, 'docs/kubernetes.md'), 'utf8').split('\n');
   const first = lines.findIndex((l) => l.startsWith(start));
-  if (first < 0) throw new Error(`README.md has no line starting with ${start}`);
+  if (first < 0) throw new Error(`docs/kubernetes.md has no line starting with ${start}`);
   const cmd: string[] = [];
   for (const l of lines.slice(first)) {
     cmd.push(l);
