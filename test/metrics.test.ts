@@ -238,3 +238,19 @@ describe('the exposition, read by Prometheus itself', () => {
     expect(code).toBe(0);
   });
 });
+
+describe('the services the server adds besides EchoService', () => {
+  it('count health checks under grpc.health.v1.Health', async () => {
+    const l = { grpc_type: 'unary', grpc_service: 'grpc.health.v1.Health', grpc_method: 'Check' };
+    const before = sampleOf(await scrape(metricsUrl), 'grpc_server_handled_total', {
+      ...l,
+      grpc_code: 'OK',
+    });
+    expect(await client('probe').checkHealth('')).toBe('SERVING');
+    const after = sampleOf(await scrape(metricsUrl), 'grpc_server_handled_total', {
+      ...l,
+      grpc_code: 'OK',
+    });
+    expect(after).toBe(before + 1);
+  });
+});

@@ -87,7 +87,7 @@ export class ServerCallMetrics {
       if (typeof handler === 'function') out[name] = this.wrapHandler(def, handler as never);
       // grpc-js also accepts a handler under the method's original (proto) name.
       const original = def.originalName;
-      if (original !== undefined && typeof out[original] === 'function')
+      if (original !== undefined && original !== name && typeof out[original] === 'function')
         out[original] = this.wrapHandler(def, out[original] as never);
     }
     return out as T;
