@@ -107,10 +107,6 @@ export class ServerCallMetrics {
         let done = false;
         if (countPushes) countReads(call, s);
         else s.received.value += 1;
-        call.once('cancelled', () => {
-          if (!done) recordHandled(s, cancelCode(call), startedMs);
-          done = true;
-        });
         const respond = (err: unknown, value?: unknown, trailer?: unknown, flags?: unknown) => {
           if (!done) {
             done = true;
@@ -129,6 +125,13 @@ export class ServerCallMetrics {
           done = true;
           throw err;
         }
+        // Most handlers answer before returning (Echo does): then no listener is needed. A
+        // cancellation is an I/O event, so it cannot have come while the handler ran.
+        if (!done)
+          call.once('cancelled', () => {
+            if (!done) recordHandled(s, cancelCode(call), startedMs);
+            done = true;
+          });
       } as unknown as H;
     }
     const countPushes = def.requestStream;
