@@ -4,18 +4,12 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rotateCa } from '../src/pki/ca-rollover.js';
-import { CaKeyError } from '../src/pki/ca-store.js';
 import { OutputError, generateBundle, type BundleResult } from '../src/pki/cert-bundle.js';
 import { certificateStatus, crlStatus } from '../src/pki/cert-status.js';
 import * as exit from '../src/shared/exit-codes.js';
 import { UsageError, formatHelp, integer, oneOf, parseSettings } from '../src/shared/options.js';
-import {
-  CRL_WARN_DAYS,
-  CrlError,
-  DEFAULT_CRL_DAYS,
-  MAX_CRL_DAYS,
-  type CrlInfo,
-} from '../src/tls/crl.js';
+import { describeFailure } from '../src/shared/errors.js';
+import { CRL_WARN_DAYS, DEFAULT_CRL_DAYS, MAX_CRL_DAYS, type CrlInfo } from '../src/tls/crl.js';
 import { revoke } from '../src/pki/crl-revoke.js';
 import {
   DEFAULT_CA_DAYS,
@@ -197,10 +191,13 @@ function printTable(header: string[], rows: string[][]): void {
 const resignCommand =
   're-sign it with `npm run gen-certs` (re-issues the leaves too) before its next update';
 
-function printCrl(crl: CrlInfo, file: string): void {
-  console.log(
-    `CRL ${file}: number ${crl.number}, ${crl.entries.length} revoked, next update ${crl.nextUpdate.toISOString()}; ${resignCommand}.`,
-  );
+/** One line per CRL; during a CA rollover the file holds one per CA, named by issuer. */
+function printCrls(crls: CrlInfo[], file: string): void {
+  for (const [i, crl] of crls.entries()) {
+    console.log(
+      `CRL ${file}${crls.length > 1 ? ` #${i + 1}` : ''}: number ${crl.number}, ${crl.entries.length} revoked, next update ${crl.nextUpdate.toISOString()}; ${resignCommand}.`,
+    );
+  }
 }
 
 async function status(dir: string, warnDays: number): Promise<number> {
@@ -220,16 +217,16 @@ async function status(dir: string, warnDays: number): Promise<number> {
   );
   const bad = rows.filter((r) => r.state !== 'ok');
   const crl = await crlStatus(dir);
-  if (crl !== null) {
+  for (const c of crl?.crls ?? []) {
     console.log('');
     console.log(
-      `CRL ${crl.file}: number ${crl.number}, next update ${crl.nextUpdate.toISOString()} (${crl.daysLeft} days left), ${crl.state}`,
+      `CRL ${c.file}: number ${c.number}, next update ${c.nextUpdate.toISOString()} (${c.daysLeft} days left), ${c.state}${(crl?.crls.length ?? 0) > 1 ? `, signed by ${c.issuer}` : ''}`,
     );
-    if (crl.revoked.length === 0) console.log('No certificate is revoked.');
+    if (c.revoked.length === 0) console.log('No certificate is revoked.');
     else {
       printTable(
         ['REVOKED SERIAL', 'WORKLOAD', 'REVOKED AT'],
-        crl.revoked.map((r) => [r.serial, r.workload ?? '-', r.revokedAt.toISOString()]),
+        c.revoked.map((r) => [r.serial, r.workload ?? '-', r.revokedAt.toISOString()]),
       );
     }
   }
@@ -238,14 +235,21 @@ async function status(dir: string, warnDays: number): Promise<number> {
       `gen-certs: ${bad.length} certificate(s) expired or expiring within ${warnDays} days: re-run gen-certs to re-issue them`,
     );
   }
-  if (crl !== null && crl.state !== 'ok') {
+  for (const c of crl?.crls.filter((x) => x.state !== 'ok') ?? []) {
     console.error(
-      crl.state === 'invalid'
-        ? `gen-certs: ${crl.file} is not signed by ${dir}/ca.crt: run gen-certs to sign a new one`
-        : `gen-certs: ${crl.file} ${crl.state === 'expired' ? 'has expired' : `expires within ${CRL_WARN_DAYS} days`}: ${resignCommand}`,
+      c.state === 'invalid'
+        ? `gen-certs: ${c.file} holds a CRL not signed by a CA in ${dir}/ca.crt: run gen-certs to sign a new one`
+        : `gen-certs: ${c.file} ${c.state === 'expired' ? 'has expired' : `expires within ${CRL_WARN_DAYS} days`}: ${resignCommand}`,
     );
   }
-  return bad.length === 0 && (crl === null || crl.state === 'ok') ? exit.OK : exit.CERT_EXPIRING;
+  for (const ca of crl?.casWithout ?? []) {
+    console.error(
+      `gen-certs: ${dir}/ca.crl holds no CRL of the CA "${ca}", so peers checking CRLs refuse its certificates: run gen-certs (or --rotate-ca during a rollover) to sign one`,
+    );
+  }
+  const crlOk =
+    crl === null || (crl.casWithout.length === 0 && crl.crls.every((c) => c.state === 'ok'));
+  return bad.length === 0 && crlOk ? exit.OK : exit.CERT_EXPIRING;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -273,7 +277,7 @@ async function main(argv: string[]): Promise<number> {
         ? `Serial ${r.serial}${r.workload === null ? '' : ` (${r.workload})`} was already revoked; re-signed the CRL.`
         : `Revoked serial ${r.serial}${r.workload === null ? '' : ` (${r.workload})`}. Peers loading the CRL refuse it from their next reload; re-run gen-certs to give the workload a new certificate.`,
     );
-    printCrl(r.crl, resolve(values.outDir, 'ca.crl'));
+    printCrls(r.crls, resolve(values.outDir, 'ca.crl'));
     if (r.secrets.length > 0)
       console.log(`Secret manifests updated (key ca.crl): ${r.secrets.join(', ')}`);
     return exit.OK;
@@ -306,7 +310,7 @@ async function main(argv: string[]): Promise<number> {
     console.log('');
     console.log(`Secret manifests (private keys, git-ignored): ${result.secrets.join(', ')}`);
   }
-  if (result.crl !== undefined) printCrl(result.crl, resolve(values.outDir, 'ca.crl'));
+  if (result.crls !== undefined) printCrls(result.crls, resolve(values.outDir, 'ca.crl'));
   console.log(`Done in ${ms} ms. Private keys are mode 0600; never commit them.`);
   return exit.OK;
 }
@@ -314,18 +318,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    const e = err as Error;
-    const code =
-      e instanceof UsageError
-        ? exit.USAGE
-        : e instanceof CrlError
-          ? exit.USAGE
-          : e instanceof CaKeyError
-            ? exit.CA_KEY_INVALID
-            : e instanceof OutputError
-              ? exit.OUTPUT_UNWRITABLE
-              : exit.UNEXPECTED;
-    console.error(`gen-certs: ${e.message}`);
-    process.exit(code);
+    const { message, exitCode } = describeFailure(err);
+    console.error(`gen-certs: ${message}`);
+    process.exit(exitCode);
   },
 );

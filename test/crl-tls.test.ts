@@ -167,6 +167,22 @@ describe('revocation on the client side', () => {
     const without = client('client');
     expect((await without.echo('no crl configured')).message).toBe('no crl configured');
   });
+
+  it('makes the client command exit 19 naming the CRL and the serial', async () => {
+    const crlFile = join(pki, 'ca.crl');
+    const r = await runTs('src/bin/client.ts', ['echo', 'revoked'], {
+      GRPC_TARGET: `127.0.0.1:${port}`,
+      TLS_SERVER_NAME: 'localhost',
+      TLS_CA_FILE: join(pki, 'ca.crt'),
+      TLS_CERT_FILE: join(pki, 'client.crt'),
+      TLS_KEY_FILE: join(pki, 'client.key'),
+      TLS_CRL_FILE: crlFile,
+    });
+    expect(r.stderr).toContain(
+      `the server certificate at 127.0.0.1:${port} is revoked: TLS_CRL_FILE (${crlFile}) lists its serial ${await serialOf('server.crt')}`,
+    );
+    expect(r.code).toBe(exit.SERVER_CERT_REVOKED);
+  });
 });
 
 describe('start-up with a bad CRL', () => {

@@ -2,42 +2,22 @@
 // real server process whose resident memory is read from outside
 // (/proc/<pid>/status). Each case floods for a bounded time and shows the
 // server under its stated bound while another client is answered meanwhile.
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { EchoClient } from '../src/client/client.js';
+import { describe, expect, it } from 'vitest';
 import { memoryBound } from '../src/server/transport-limits.js';
 import { flood, grpcMessage, mtlsSession, openCall, rssMiB } from './helpers/h2-calls.js';
-import { makePki, tempDir } from './helpers/pki.js';
-import {
-  clientFor,
-  killProcess,
-  pkiEnv,
-  startServerProcess,
-  type ServerProcess,
-} from './helpers/server.js';
+import { LIMITS, hostileSuite } from './helpers/h2-suite.js';
 
-/** Small limits so the bound is small and a breach shows at once; the mechanisms are the production ones. */
-const LIMITS = {
-  maxMessageBytes: 64 * 1024,
-  maxConcurrentStreams: 16,
-  maxSessionMemoryMiB: 4,
-  maxConnections: 16,
-};
 /** How long each flood runs: the unbounded server grew by about 70 MiB a second. */
 const FLOOD_MS = 3000;
-/** Garbage the V8 heap may keep between collections: RSS is not only what is held. */
-const GC_SLACK_MiB = 64;
 const MESSAGE = grpcMessage('x'.repeat(32 * 1024));
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let pki: string;
-let server: ServerProcess;
-let other: EchoClient;
+const suite = hostileSuite();
 
 /** Floods `calls` calls of `method` on each of `connections` connections, sampling the server's RSS. */
 async function floodAndWatch(method: 'Chat' | 'ClientStream', connections: number, calls: number) {
+  const { server, other } = suite;
   const pid = server.child.pid!;
-  const sessions = Array.from({ length: connections }, () => mtlsSession(pki, server.port));
+  const sessions = Array.from({ length: connections }, () => mtlsSession(suite.pki, server.port));
   // Each case from where the one before left: RSS rarely shrinks, so it is the growth that counts.
   const startMiB = await rssMiB(pid);
   let peakMiB = startMiB;
@@ -63,44 +43,9 @@ async function floodAndWatch(method: 'Chat' | 'ClientStream', connections: numbe
   }
 }
 
-/** The stated bound for `connections` flooding connections, in MiB, with the slack for garbage. */
-function allowedMiB(connections: number): number {
-  return (connections * memoryBound(LIMITS).perConnection) / 1048576 + GC_SLACK_MiB;
-}
-
-beforeAll(async () => {
-  dir = await tempDir();
-  pki = join(dir.path, 'pki');
-  await makePki(pki);
-  server = await startServerProcess({
-    ...pkiEnv(pki),
-    ACCESS_LOG: 'false',
-    GRPC_MAX_MESSAGE_BYTES: String(LIMITS.maxMessageBytes),
-    GRPC_MAX_CONCURRENT_STREAMS: String(LIMITS.maxConcurrentStreams),
-    GRPC_MAX_SESSION_MEMORY_MIB: String(LIMITS.maxSessionMemoryMiB),
-    MAX_CONNECTIONS: String(LIMITS.maxConnections),
-  });
-  other = clientFor(pki, `127.0.0.1:${server.port}`, 'client', { serverName: 'localhost' });
-  // Warm up both sides, so no case counts what the first calls allocate.
-  for (let i = 0; i < 20; i++) await other.echo('warm-up');
-});
-afterEach(async () => {
-  const probe = clientFor(pki, `127.0.0.1:${server.port}`, 'probe', { serverName: 'localhost' });
-  try {
-    expect(await probe.checkHealth('')).toBe('SERVING');
-  } finally {
-    probe.close();
-  }
-});
-afterAll(async () => {
-  other?.close();
-  if (server) await killProcess(server.child);
-  await dir?.remove();
-});
-
 describe('memory under callers that do not let go', () => {
   it('logs the bound it keeps at start-up', () => {
-    const serving = server.lines.find((l) => l.msg === 'serving');
+    const serving = suite.server.lines.find((l) => l.msg === 'serving');
     const bound = memoryBound(LIMITS);
     expect(serving?.memoryBoundMiB).toMatchObject({
       perCall: Math.round((bound.perCall / 1048576) * 10) / 10,
@@ -113,13 +58,13 @@ describe('memory under callers that do not let go', () => {
     expect(r.answered).toBe('meanwhile');
     // What it got in is what flow control allowed: windows and buffers, not seconds of flooding.
     expect(r.sentMiB).toBeLessThan(2);
-    expect(r.grownMiB).toBeLessThan(allowedMiB(1));
+    expect(r.grownMiB).toBeLessThan(suite.allowedMiB(1));
   });
 
   it('keeps memory flat under a ClientStream caller with endless input', async () => {
     const r = await floodAndWatch('ClientStream', 1, 1);
     expect(r.answered).toBe('meanwhile');
-    expect(r.grownMiB).toBeLessThan(allowedMiB(1));
+    expect(r.grownMiB).toBeLessThan(suite.allowedMiB(1));
   });
 
   it('stays under the bound with every stream of four connections flooding at once', async () => {
@@ -128,6 +73,6 @@ describe('memory under callers that do not let go', () => {
     const [c, s] = await Promise.all([chats, streams]);
     expect(c.answered).toBe('meanwhile');
     expect(s.answered).toBe('meanwhile');
-    expect(Math.max(c.grownMiB, s.grownMiB)).toBeLessThan(allowedMiB(4));
+    expect(Math.max(c.grownMiB, s.grownMiB)).toBeLessThan(suite.allowedMiB(4));
   });
 });

@@ -14,6 +14,7 @@ import { STREAM_LIMITS } from '../src/server/echo-service.js';
 import type { EchoServer } from '../src/server/server.js';
 import { CLIENT_ID, loadCa, makePki, tempDir, writeLeaf } from './helpers/pki.js';
 import { echoOnce, expectHandshakeRefused, presentingCredentials } from './helpers/refusal.js';
+import { within } from '../scripts/lib/within.js';
 import { clientFor, startInProcess, type LogCapture } from './helpers/server.js';
 
 /** Small limits so the cases run fast; the mechanisms are the same at production values. */
@@ -31,16 +32,8 @@ let client: EchoClient;
 let logs: LogCapture;
 const read = (f: string) => readFile(join(pki, f));
 
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not happen within ${BOUND_MS} ms`)),
-      BOUND_MS,
-    );
-  });
-  return Promise.race([promise, bound]).finally(() => clearTimeout(timer));
-}
+const inTime = <T>(promise: Promise<T>, what: string): Promise<T> =>
+  within(promise, BOUND_MS, `${what} did not happen within ${BOUND_MS} ms`);
 
 /** The bytes of a real TLS ClientHello, captured from Node's TLS client. */
 async function captureClientHello(): Promise<Buffer> {
@@ -101,7 +94,7 @@ describe('the transport under hostile input', () => {
     socket.on('data', () => {});
     await once(socket, 'connect');
     socket.write(hello);
-    await within(once(socket, 'close'), 'the server closing a stalled handshake');
+    await inTime(once(socket, 'close'), 'the server closing a stalled handshake');
   });
 
   it('keeps serving others, with bounded memory, while a thousand connections never finish their handshake', async () => {
@@ -121,7 +114,7 @@ describe('the transport under hostile input', () => {
       // Client and server share this process: 1000 idle sockets on both ends stay far below this.
       expect(grownMiB).toBeLessThan(150);
       // The handshake timeout reaps them all.
-      await within(
+      await inTime(
         Promise.all(sockets.map((s) => (s.destroyed ? Promise.resolve() : once(s, 'close')))),
         'the server closing every stalled connection',
       );
@@ -137,7 +130,7 @@ describe('the transport under hostile input', () => {
         s.on('error', () => {});
         s.on('data', () => {});
         s.end(Buffer.from(bytes));
-        await within(once(s, 'close'), 'the server closing a garbage connection');
+        await inTime(once(s, 'close'), 'the server closing a garbage connection');
       }),
       { numRuns: 25 },
     );
@@ -158,7 +151,7 @@ describe('the transport under hostile input', () => {
     let answer = '';
     s.on('data', (d: Buffer) => (answer += d.toString('latin1')));
     s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'));
-    await within(
+    await inTime(
       new Promise((resolve) => s.once('close', resolve)),
       'the server closing a non-h2 connection',
     );
@@ -195,7 +188,7 @@ describe('RPCs under hostile input', () => {
       const header = Buffer.alloc(5);
       header.writeUInt32BE(1024 * 1024 * 1024, 1);
       req.write(Buffer.concat([header, Buffer.alloc(10)]));
-      const trailers = await within(
+      const trailers = await inTime(
         // A trailers-only answer carries the status in the response headers.
         new Promise<Record<string, string>>((resolve) => {
           req.once('trailers', resolve);

@@ -100,7 +100,7 @@ describe('manifest cross-references', () => {
     }
   });
 
-  it('points every certificate, key and CA path at the right key of the right Secret', () => {
+  it('points every certificate, key, CA and CRL path at the right key of the right Secret', () => {
     const expectFrom = (
       t: IPodTemplateSpec,
       c: IContainer,
@@ -134,6 +134,13 @@ describe('manifest cross-references', () => {
       s,
       'ca.crt',
     );
+    expectFrom(
+      serverTemplate,
+      serverContainer,
+      envValue(serverContainer, 'TLS_CRL_FILE'),
+      s,
+      'ca.crl',
+    );
     for (const kind of PROBES) {
       const cmd = probeCommand(kind);
       expect(cmd, kind).toContain('-tls');
@@ -161,6 +168,13 @@ describe('manifest cross-references', () => {
       envValue(clientContainer, 'TLS_CA_FILE'),
       cl,
       'ca.crt',
+    );
+    expectFrom(
+      clientTemplate,
+      clientContainer,
+      envValue(clientContainer, 'TLS_CRL_FILE'),
+      cl,
+      'ca.crl',
     );
   });
 

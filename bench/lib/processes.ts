@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { killProcess } from '../../scripts/lib/server-process.js';
+import { within } from '../../scripts/lib/within.js';
 
 const live = new Set<ChildProcess>();
 let hooked = false;
@@ -62,12 +63,8 @@ export async function stopTracked(child: ChildProcess, graceful = false): Promis
   if (graceful && child.exitCode === null && child.signalCode === null) {
     const exited = once(child, 'exit');
     child.kill('SIGINT');
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      exited,
-      new Promise((resolve) => (timer = setTimeout(resolve, GRACEFUL_STOP_MS))),
-    ]);
-    clearTimeout(timer);
+    // Past the bound it is killed below, profile or not.
+    await within(exited, GRACEFUL_STOP_MS, 'no exit after SIGINT').catch(() => {});
   }
   await killProcess(child);
   live.delete(child);

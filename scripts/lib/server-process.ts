@@ -7,8 +7,10 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PROJECT_ROOT } from '../../src/shared/proto.js';
+import { LogLines, type LogLine } from './log-lines.js';
+import { within } from './within.js';
 
-export type LogLine = Record<string, unknown>;
+export type { LogLine } from './log-lines.js';
 
 /** A healthy server logs "serving" in well under a second; this only bounds a broken one. */
 const START_TIMEOUT_MS = 20_000;
@@ -38,8 +40,7 @@ export function followLog(
   /** Which lines to remember; a soak drops the per-RPC ones so memory stays flat. */
   keep: (l: LogLine) => boolean = () => true,
 ): Pick<ServerProcess, 'lines' | 'waitForLog'> {
-  const lines: LogLine[] = [];
-  let waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  const log = new LogLines(keep);
   createInterface({ input: child.stdout! }).on('line', (text) => {
     let line: LogLine;
     try {
@@ -47,17 +48,9 @@ export function followLog(
     } catch {
       return; // not a log line
     }
-    if (!keep(line)) return;
-    lines.push(line);
-    waiters = waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
+    log.push(line);
   });
-  const waitForLog = (match: (l: LogLine) => boolean) => {
-    const found = lines.find(match);
-    return found
-      ? Promise.resolve(found)
-      : new Promise<LogLine>((resolve) => waiters.push({ match, resolve }));
-  };
-  return { lines, waitForLog };
+  return { lines: log.lines, waitForLog: (match) => log.waitFor(match) };
 }
 
 /**
@@ -74,32 +67,23 @@ export async function startServerProcess(
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   const { lines, waitForLog } = followLog(child, keep);
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const serving = await Promise.race([
-      waitForLog((l) => l.msg === 'serving'),
-      exited.then((code): never => {
-        throw new Error(`server exited with ${code} before serving: ${stderr.trim()}`);
-      }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new Error(
-                `server did not log "serving" within ${START_TIMEOUT_MS} ms (LOG_LEVEL must include info): ${stderr.trim()}`,
-              ),
-            ),
-          START_TIMEOUT_MS,
-        );
-      }),
-    ]);
+    const serving = await within(
+      Promise.race([
+        waitForLog((l) => l.msg === 'serving'),
+        exited.then((code): never => {
+          throw new Error(`server exited with ${code} before serving: ${stderr.trim()}`);
+        }),
+      ]),
+      START_TIMEOUT_MS,
+      () =>
+        `server did not log "serving" within ${START_TIMEOUT_MS} ms (LOG_LEVEL must include info): ${stderr.trim()}`,
+    );
     const port = Number(/:(\d+)$/.exec(String(serving.address))?.[1]);
     return { child, port, lines, stderr: () => stderr, exited, waitForLog };
   } catch (err) {
     await killProcess(child);
     throw err;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

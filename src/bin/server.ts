@@ -1,12 +1,10 @@
 // Entry point of `npm start`: settings, then the server, then signals.
 import { constants } from 'node:os';
+import { describeFailure } from '../shared/errors.js';
 import * as exit from '../shared/exit-codes.js';
 import { createLoggers } from '../shared/logging.js';
-import { UsageError } from '../shared/options.js';
 import { parseServerConfig, serverHelp } from '../server/config.js';
-import { BindError, EchoServer } from '../server/server.js';
-import { MetricsBindError } from '../shared/metrics-http.js';
-import { TlsFileError, TlsInvalidError } from '../tls/material.js';
+import { EchoServer } from '../server/server.js';
 
 function fail(code: number, message: string): never {
   process.stderr.write(`server: ${message}\n`);
@@ -14,13 +12,8 @@ function fail(code: number, message: string): never {
 }
 
 async function main(): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseServerConfig(process.argv.slice(2), process.env);
-  } catch (err) {
-    if (err instanceof UsageError) fail(exit.USAGE, err.message);
-    throw err;
-  }
+  // A bad setting throws a UsageError, ended by main's catch with its exit code.
+  const parsed = parseServerConfig(process.argv.slice(2), process.env);
   if (parsed.help) {
     process.stdout.write(serverHelp());
     return;
@@ -37,18 +30,10 @@ async function main(): Promise<void> {
     server = created = await EchoServer.create(config, log, access);
     await server.start();
   } catch (err) {
-    const e = err as Error;
-    const code =
-      e instanceof TlsFileError
-        ? exit.FILE_UNREADABLE
-        : e instanceof TlsInvalidError
-          ? exit.TLS_INVALID
-          : e instanceof BindError || e instanceof MetricsBindError
-            ? exit.BIND_FAILED
-            : exit.UNEXPECTED;
-    log.fatal({ err: e.message }, 'refusing to start');
+    const { message, exitCode } = describeFailure(err);
+    log.fatal({ err: message }, 'refusing to start');
     log.flush();
-    fail(code, e.message);
+    fail(exitCode, message);
   }
   let stopping = false;
   const stop = (signal: 'SIGTERM' | 'SIGINT') => {
@@ -69,4 +54,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((err: unknown) => fail(exit.UNEXPECTED, (err as Error).stack ?? String(err)));
+main().catch((err: unknown) => {
+  const { message, exitCode } = describeFailure(err);
+  fail(exitCode, message);
+});

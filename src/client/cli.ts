@@ -10,7 +10,8 @@ import type { ClientInvocation } from './config.js';
 import { explainCallError } from './errors.js';
 import * as exit from '../shared/exit-codes.js';
 import { identityFromCertificate } from '../tls/identity.js';
-import { loadTlsMaterial, TlsFileError, TlsInvalidError } from '../tls/material.js';
+import { KitError } from '../shared/errors.js';
+import { loadTlsMaterial } from '../tls/material.js';
 
 const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value)}\n`);
 
@@ -71,11 +72,10 @@ export async function runClient(inv: ClientInvocation, stopped: AbortSignal): Pr
     const own = await loadTlsMaterial(inv.options, 'client');
     ownIdentity = identityFromCertificate(own.leaf)?.id ?? 'unknown';
   } catch (err) {
-    if (err instanceof TlsFileError || err instanceof TlsInvalidError) {
-      process.stderr.write(`client: ${err.message}\n`);
-      return err instanceof TlsFileError ? exit.FILE_UNREADABLE : exit.TLS_INVALID;
-    }
-    throw err;
+    // Unusable TLS files: the error names the setting, the file and its exit code.
+    if (!(err instanceof KitError)) throw err;
+    process.stderr.write(`client: ${err.message}\n`);
+    return err.exitCode;
   }
   // A long-running loop (the client pod) reports certificate reloads in its log;
   // one-shot commands finish long before a reload could matter.

@@ -2,17 +2,17 @@
 // iterables for streams, round-robin over every address of a dns:/// target,
 // and UNAVAILABLE retried with backoff within each call's deadline.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ClientStreamResponse__Output } from '../generated/echo/v1/ClientStreamResponse.js';
 import type { EchoResponse__Output } from '../generated/echo/v1/EchoResponse.js';
 import type { EchoServiceClient } from '../generated/echo/v1/EchoService.js';
 import type { WhoAmIResponse__Output } from '../generated/echo/v1/WhoAmIResponse.js';
+import type { HealthClient } from '../generated/grpc/health/v1/Health.js';
+import type { HealthCheckResponse__Output } from '../generated/grpc/health/v1/HealthCheckResponse.js';
 import {
   ReloadingCertificateProvider,
   reloadingChannelCredentials,
 } from '../tls/client-credentials.js';
-import { ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from '../shared/proto.js';
+import { ECHO_SERVICE, loadEchoProto, loadHealthProto } from '../shared/proto.js';
 import type { ReloadLog } from '../tls/reloader.js';
 import type { ClientMetrics } from './metrics.js';
 
@@ -38,7 +38,8 @@ export interface ClientOptions {
 
 const DEFAULT_RELOAD_INTERVAL_MS = 5000;
 
-export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
+/** The health service's answer, as generated from health.proto. */
+export type ServingStatus = HealthCheckResponse__Output['status'];
 
 /**
  * Retries: only UNAVAILABLE (the call never reached a handler, so retrying is
@@ -90,18 +91,6 @@ export function channelOptions(
   };
 }
 
-interface HealthClient extends grpc.Client {
-  check(
-    req: { service: string },
-    opts: grpc.CallOptions,
-    cb: (err: grpc.ServiceError | null, res?: { status: ServingStatus }) => void,
-  ): void;
-  watch(
-    req: { service: string },
-    opts: grpc.CallOptions,
-  ): grpc.ClientReadableStream<{ status: ServingStatus }>;
-}
-
 /** A unary callback that settles a promise; an empty response is an error, never `undefined`. */
 function settle<T>(resolve: (value: T) => void, reject: (reason: Error) => void) {
   return (err: grpc.ServiceError | null, res?: T): void => {
@@ -134,23 +123,8 @@ export class EchoClient {
       ...(options.metrics ? { interceptors: [options.metrics.interceptor] } : {}),
     };
     this.raw = new (loadEchoProto().echo.v1.EchoService)(options.target, creds, channelOpts);
-    const healthPkg = grpc.loadPackageDefinition(
-      protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS),
-    ) as unknown as {
-      grpc: {
-        health: {
-          v1: {
-            Health: new (
-              t: string,
-              c: grpc.ChannelCredentials,
-              o: grpc.ChannelOptions,
-            ) => HealthClient;
-          };
-        };
-      };
-    };
     // Share the echo client's channel so health and echo calls use one connection.
-    this.health = new healthPkg.grpc.health.v1.Health(options.target, creds, {
+    this.health = new (loadHealthProto().grpc.health.v1.Health)(options.target, creds, {
       ...channelOpts,
       channelOverride: this.raw.getChannel(),
     });
@@ -217,20 +191,20 @@ export class EchoClient {
 
   checkHealth(service = '', deadlineMs?: number): Promise<ServingStatus> {
     return new Promise((resolve, reject) => {
-      this.health.check(
+      this.health.Check(
         { service },
         this.callOptions(deadlineMs),
-        settle((res: { status: ServingStatus }) => resolve(res.status), reject),
+        settle((res: HealthCheckResponse__Output) => resolve(res.status), reject),
       );
     });
   }
 
   /** Streams every status change until the server ends the stream or the call is cancelled. */
   async *watchHealth(service = '', signal?: AbortSignal): AsyncIterable<ServingStatus> {
-    const call = this.health.watch({ service }, {});
+    const call = this.health.Watch({ service }, {});
     signal?.addEventListener('abort', () => call.cancel(), { once: true });
-    for await (const update of call as AsyncIterable<{ status: ServingStatus }>)
-      yield update.status;
+    const updates: AsyncIterable<HealthCheckResponse__Output> = call;
+    for await (const update of updates) yield update.status;
   }
 
   close(): void {

@@ -10,7 +10,16 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate } from 'node:tls';
-import { SERVER_CERT_POLICY, checkServer } from '../tls/client-credentials.js';
+import { X509Certificate } from 'node:crypto';
+import {
+  Revocations,
+  SERVER_CERT_POLICY,
+  SERVER_CERT_REVOKED,
+  checkServer,
+  revokedServerError,
+} from '../tls/client-credentials.js';
+import { parseCrls } from '../tls/crl.js';
+import { splitPemCertificates } from '../tls/material.js';
 import type { ClientOptions } from './client.js';
 import * as exit from '../shared/exit-codes.js';
 
@@ -112,18 +121,37 @@ export async function diagnoseConnection(opts: ClientOptions): Promise<Diagnosis
     };
   }
   const serverName = opts.serverName ?? ('path' in where ? 'localhost' : where.host);
+  const revocations = readRevocations(opts);
   const outcome = await tlsAttempt({
     ...('path' in where ? { path: where.path } : { host: where.host, port: where.port }),
     // Node checks the certificate against servername, else host: the name gRPC checks too.
     servername: isIP(serverName) ? undefined : serverName,
-    // The same name and certificate-policy check the client library makes.
-    checkServerIdentity: (_host, cert) => checkServer(serverName, cert),
+    // The same revocation, name and certificate-policy checks the client library makes.
+    checkServerIdentity: (_host, cert) => {
+      if (revocations?.has(new X509Certificate(cert.raw))) return revokedServerError(cert);
+      return checkServer(serverName, cert);
+    },
     ca: readFileSync(opts.caFile),
     cert: readFileSync(opts.certFile),
     key: readFileSync(opts.keyFile),
   });
   if (outcome.ok) return null;
   return classifyTlsError(outcome.error, serverName, shown, opts);
+}
+
+/** The CRLs of TLS_CRL_FILE, as the client library loaded them; null without one or when unreadable now. */
+function readRevocations(opts: ClientOptions): Revocations | null {
+  if (opts.crlFile === undefined || opts.crlFile === '') return null;
+  try {
+    const cas = splitPemCertificates(readFileSync(opts.caFile, 'utf8'));
+    return new Revocations(
+      cas.map((pem) => new X509Certificate(pem)),
+      parseCrls(readFileSync(opts.crlFile, 'utf8')),
+    );
+  } catch {
+    // Checked when the client started; a file swapped since is the library's reload to report.
+    return null;
+  }
 }
 
 function classifyTlsError(
@@ -137,6 +165,12 @@ function classifyTlsError(
     return {
       exitCode: exit.SERVER_NAME_MISMATCH,
       message: `the server at ${shown} presented a certificate that does not cover the name ${serverName}; its names are: ${error.cert?.subjectaltname ?? 'none'}. Dial one of those names or set TLS_SERVER_NAME`,
+    };
+  }
+  if (code === SERVER_CERT_REVOKED) {
+    return {
+      exitCode: exit.SERVER_CERT_REVOKED,
+      message: `the server certificate at ${shown} is revoked: TLS_CRL_FILE (${opts.crlFile ?? ''}) lists its serial ${error.cert?.serialNumber ?? '?'}. The server needs a new certificate (\`npm run gen-certs\` re-issues it), deployed before it is trusted again`,
     };
   }
   const untrusted = [

@@ -4,7 +4,10 @@
 //   3. retire: the old CA leaves the bundle; ca.crt and ca.key become the new CA.
 // Between steps, the new files are deployed and every workload reloads them
 // (servers and clients follow their files), so no connection ever meets a peer
-// it does not trust. The state lives in the files: `ca-next.*` exist from step
+// it does not trust. Every step also re-signs ca.crl with one CRL per CA in
+// the bundle it writes (the old CA's keeps its revocations; the new CA's starts
+// empty), since a peer checking CRLs refuses a certificate whose CA has none.
+// The state lives in the files: `ca-next.*` exist from step
 // 1 to step 3, and whom server.crt chains to tells step 2 from step 3.
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
@@ -22,7 +25,9 @@ import {
   type Workload,
 } from './cert-bundle.js';
 import { KEY_MODE, PUBLIC_MODE } from './atomic-files.js';
-import { createCa } from './certificates.js';
+import { createCa, type IssuedCertificate } from './certificates.js';
+import { DEFAULT_CRL_DAYS } from '../tls/crl.js';
+import { crlFile, firstCertificate, nextCrls } from './crl-store.js';
 
 export interface RolloverResult extends BundleResult {
   step: 1 | 2 | 3;
@@ -42,11 +47,18 @@ async function currentLeaves(dir: string): Promise<Record<Workload, LeafPems>> {
       } catch (err) {
         throw new CaKeyError(
           `cannot read the current ${w} certificate for the rollover: ${(err as Error).message}; run gen-certs first`,
+          { cause: err },
         );
       }
     }),
   );
   return Object.fromEntries(entries) as Record<Workload, LeafPems>;
+}
+
+/** The CRLs of `cas` (the bundle's CAs), as the file beside the CA. */
+async function signCrls(opts: BundleOptions, cas: IssuedCertificate[], now: Date) {
+  const crl = await nextCrls(opts.outDir, cas, opts.crlDays ?? DEFAULT_CRL_DAYS, now);
+  return { ...crl, file: crlFile(opts.outDir, crl.pem) };
 }
 
 export async function rotateCa(opts: BundleOptions): Promise<RolloverResult> {
@@ -66,8 +78,10 @@ export async function rotateCa(opts: BundleOptions): Promise<RolloverResult> {
       now,
     });
     const bundle = old.certPem.trimEnd() + '\n' + fresh.certPem;
-    const out = workloadFiles(opts, leaves, bundle, false);
+    const crl = await signCrls(opts, [firstCertificate(old), fresh], now);
+    const out = workloadFiles(opts, leaves, bundle, false, crl.pem);
     out.files.push(
+      crl.file,
       { path: certPath(opts.outDir, 'ca'), contents: bundle, mode: PUBLIC_MODE },
       { path: certPath(opts.outDir, 'ca-next'), contents: fresh.certPem, mode: PUBLIC_MODE },
       { path: keyPath(opts.outDir, 'ca-next'), contents: fresh.keyPem, mode: KEY_MODE },
@@ -82,6 +96,7 @@ export async function rotateCa(opts: BundleOptions): Promise<RolloverResult> {
         ...out.certificates,
       ],
       secrets: out.secrets,
+      crls: crl.infos,
     };
   }
 
@@ -91,19 +106,24 @@ export async function rotateCa(opts: BundleOptions): Promise<RolloverResult> {
   );
   if (!serverFromNext) {
     const issued = await issueWorkloadLeaves(opts, next, now);
-    const out = workloadFiles(opts, issued, bundle, true);
-    await writeOrFail(out.files, opts.outDir);
+    const crl = await signCrls(opts, [firstCertificate(old), next], now);
+    const out = workloadFiles(opts, issued, bundle, true, crl.pem);
+    await writeOrFail([...out.files, crl.file], opts.outDir);
     return {
       step: 2,
       next: 'deploy the new certificates (re-apply the Secrets), wait until every workload has reloaded them, then run --rotate-ca again to retire the old CA',
       caKept: true,
       certificates: out.certificates,
       secrets: out.secrets,
+      crls: crl.infos,
     };
   }
 
-  const out = workloadFiles(opts, leaves, next.certPem, false);
+  // The old CA's CRL goes with it: nothing it issued is trusted any more.
+  const crl = await signCrls(opts, [next], now);
+  const out = workloadFiles(opts, leaves, next.certPem, false, crl.pem);
   out.files.push(
+    crl.file,
     { path: certPath(opts.outDir, 'ca'), contents: next.certPem, mode: PUBLIC_MODE },
     { path: keyPath(opts.outDir, 'ca'), contents: next.keyPem, mode: KEY_MODE },
   );
@@ -115,5 +135,6 @@ export async function rotateCa(opts: BundleOptions): Promise<RolloverResult> {
     caKept: false,
     certificates: [describeCert(certPath(opts.outDir, 'ca'), next.certPem), ...out.certificates],
     secrets: out.secrets,
+    crls: crl.infos,
   };
 }

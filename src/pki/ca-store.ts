@@ -1,16 +1,20 @@
 // The CA and certificates on disk, under the fixed names docs and manifests
 // rely on: finding them, and refusing a CA that is half there, unreadable,
 // mismatched or expired rather than silently replacing it.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { keyMismatch } from '../tls/material.js';
+import { KitError } from '../shared/errors.js';
+import { CA_KEY_INVALID } from '../shared/exit-codes.js';
 import { parseCaForSigning, type IssuedCertificate } from './certificates.js';
 
 export type FileName = 'server' | 'client' | 'probe' | 'ca' | 'ca-next';
 
 /** The CA on disk is unusable; never silently replaced. */
-export class CaKeyError extends Error {
+export class CaKeyError extends KitError {
   override name = 'CaKeyError';
+  readonly exitCode = CA_KEY_INVALID;
 }
 export const certPath = (dir: string, w: FileName): string => join(dir, `${w}.crt`);
 export const keyPath = (dir: string, w: FileName): string => join(dir, `${w}.key`);
@@ -33,7 +37,7 @@ export async function readIfPresent(path: string): Promise<string | null> {
     return await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new CaKeyError(`cannot read ${path}: ${(err as Error).message}`);
+    throw new CaKeyError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -64,18 +68,16 @@ export async function loadExistingCa(
   } catch (err) {
     throw new CaKeyError(
       `${certPath(dir, name)} is not a PEM certificate (${(err as Error).message}): ${fix}`,
+      { cause: err },
     );
   }
-  try {
-    if (!x509.checkPrivateKey(createPrivateKey(keyPem))) {
-      throw new CaKeyError(`${keyPath(dir, name)} does not match ${certPath(dir, name)}: ${fix}`);
-    }
-  } catch (err) {
-    if (err instanceof CaKeyError) throw err;
+  const keyProblem = keyMismatch(x509, keyPem);
+  if (keyProblem?.unreadable !== undefined)
     throw new CaKeyError(
-      `${keyPath(dir, name)} is not a readable private key (${(err as Error).message}): ${fix}`,
+      `${keyPath(dir, name)} is not a readable private key (${keyProblem.unreadable}): ${fix}`,
     );
-  }
+  if (keyProblem !== null)
+    throw new CaKeyError(`${keyPath(dir, name)} does not match ${certPath(dir, name)}: ${fix}`);
   if (new Date(x509.validTo) <= now) {
     throw new CaKeyError(
       `${certPath(dir, name)} expired on ${x509.validTo}: pass --new-ca to create a new CA`,
@@ -87,6 +89,7 @@ export async function loadExistingCa(
   } catch (err) {
     throw new CaKeyError(
       `${keyPath(dir, name)} cannot sign with node-forge, which needs an RSA key (${(err as Error).message})`,
+      { cause: err },
     );
   }
 }

@@ -5,6 +5,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KEY_MODE, PUBLIC_MODE, writeAllAtomically, type PendingFile } from './atomic-files.js';
+import { KitError } from '../shared/errors.js';
+import { OUTPUT_UNWRITABLE } from '../shared/exit-codes.js';
 import { SECRET_NAMES, renderTlsSecret, secretFileName } from './k8s-secrets.js';
 import {
   CaKeyError,
@@ -15,7 +17,8 @@ import {
   rolloverInProgress,
 } from './ca-store.js';
 import { DEFAULT_CRL_DAYS, type CrlInfo } from '../tls/crl.js';
-import { crlFile, nextCrl } from './crl-store.js';
+import { describeCertificate, type CertificateSummary } from '../tls/material.js';
+import { crlFile, firstCertificate, nextCrls } from './crl-store.js';
 import {
   DEFAULT_CA_DAYS,
   DEFAULT_LEAF_DAYS,
@@ -79,11 +82,8 @@ export function defaultBundleOptions(
   };
 }
 
-export interface WrittenCertificate {
+export interface WrittenCertificate extends CertificateSummary {
   file: string;
-  subject: string;
-  sans: string;
-  notAfter: Date;
 }
 
 export interface BundleResult {
@@ -91,13 +91,14 @@ export interface BundleResult {
   caKept: boolean;
   certificates: WrittenCertificate[];
   secrets: string[];
-  /** The CRL signed on this run (absent from the rollover steps, which sign none). */
-  crl?: CrlInfo;
+  /** The CRLs signed on this run, one per CA in the trust bundle. */
+  crls?: CrlInfo[];
 }
 
 /** The output folder cannot be created or written. */
-export class OutputError extends Error {
+export class OutputError extends KitError {
   override name = 'OutputError';
+  readonly exitCode = OUTPUT_UNWRITABLE;
 }
 
 /** Every name a client in the cluster may dial, for the Service and its headless twin. */
@@ -134,13 +135,7 @@ function leafSpec(opts: BundleOptions, workload: Workload) {
 }
 
 export function describeCert(file: string, pem: string): WrittenCertificate {
-  const x = new X509Certificate(pem);
-  return {
-    file,
-    subject: x.subject.replaceAll('\n', ', '),
-    sans: x.subjectAltName ?? '',
-    notAfter: new Date(x.validTo),
-  };
+  return { file, ...describeCertificate(new X509Certificate(pem)) };
 }
 
 /** Issues the three workload leaves from `signer`, key generation in parallel. */
@@ -211,7 +206,7 @@ export async function ensureOutputDirs(opts: BundleOptions): Promise<void> {
     try {
       await mkdir(dir, { recursive: true });
     } catch (err) {
-      throw new OutputError(`cannot create ${dir}: ${(err as Error).message}`);
+      throw new OutputError(`cannot create ${dir}: ${(err as Error).message}`, { cause: err });
     }
   }
 }
@@ -222,6 +217,7 @@ export async function writeOrFail(files: PendingFile[], outDir: string): Promise
   } catch (err) {
     throw new OutputError(
       `cannot write ${(err as NodeJS.ErrnoException).path ?? outDir}: ${(err as Error).message}`,
+      { cause: err },
     );
   }
 }
@@ -247,7 +243,12 @@ export async function generateBundle(opts: BundleOptions): Promise<BundleResult>
   const leaves = await issueWorkloadLeaves(opts, ca, now);
   const bundlePem =
     existing === null ? ca.certPem : await readFile(certPath(opts.outDir, 'ca'), 'utf8');
-  const crl = await nextCrl(opts.outDir, ca, opts.crlDays ?? DEFAULT_CRL_DAYS, now);
+  const crl = await nextCrls(
+    opts.outDir,
+    [firstCertificate(ca)],
+    opts.crlDays ?? DEFAULT_CRL_DAYS,
+    now,
+  );
   const { files, certificates, secrets } = workloadFiles(opts, leaves, bundlePem, true, crl.pem);
   files.push(crlFile(opts.outDir, crl.pem));
   if (existing === null) {
@@ -260,6 +261,6 @@ export async function generateBundle(opts: BundleOptions): Promise<BundleResult>
     caKept: existing !== null,
     certificates: [describeCert(certPath(opts.outDir, 'ca'), ca.certPem), ...certificates],
     secrets,
-    crl: crl.info,
+    crls: crl.infos,
   };
 }

@@ -4,17 +4,18 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CRL_WARN_DAYS, CrlError, checkCrl, crlDaysLeft } from '../tls/crl.js';
-import { crlPath, readCrl, workloadSerials } from './crl-store.js';
-import { daysLeft, splitPemCertificates } from '../tls/material.js';
+import { CRL_WARN_DAYS, crlDaysLeft, crlOf } from '../tls/crl.js';
+import { readIfPresent } from './ca-store.js';
+import { crlPath, readCrls, workloadSerials } from './crl-store.js';
+import {
+  daysLeft,
+  describeCertificate,
+  splitPemCertificates,
+  type CertificateSummary,
+} from '../tls/material.js';
 
-export interface CertificateStatus {
+export interface CertificateStatus extends CertificateSummary {
   file: string;
-  subject: string;
-  issuer: string;
-  sans: string;
-  notAfter: Date;
-  daysLeft: number;
   state: 'ok' | 'expiring' | 'expired';
 }
 
@@ -33,11 +34,7 @@ export async function certificateStatus(
       const left = daysLeft(cert, now);
       rows.push({
         file: join(dir, name),
-        subject: cert.subject.replaceAll('\n', ', '),
-        issuer: cert.issuer.replaceAll('\n', ', '),
-        sans: cert.subjectAltName ?? '',
-        notAfter: new Date(cert.validTo),
-        daysLeft: Math.floor(left),
+        ...describeCertificate(cert, now),
         state: left <= 0 ? 'expired' : left <= warnDays ? 'expiring' : 'ok',
       });
     }
@@ -47,39 +44,52 @@ export async function certificateStatus(
 
 export interface CrlStatus {
   file: string;
+  /** The CA that signed it, by subject (several CRLs during a rollover). */
+  issuer: string;
   number: bigint;
   nextUpdate: Date;
   daysLeft: number;
-  /** `invalid`: not signed by the CA in the folder. */
+  /** `invalid`: not signed by a CA in the folder's ca.crt. */
   state: 'ok' | 'expiring' | 'expired' | 'invalid';
   revoked: { serial: string; workload: string | null; revokedAt: Date }[];
 }
 
-/** The CRL beside the CA (null when there is none): what it revokes and when it must be re-signed. */
-export async function crlStatus(dir: string, now: Date = new Date()): Promise<CrlStatus | null> {
-  const crl = await readCrl(dir);
-  if (crl === null) return null;
+/**
+ * The CRLs beside the CA (one per CA in ca.crt; none when there is no file):
+ * what each revokes and when it must be re-signed; plus the CAs of ca.crt
+ * that have no CRL, which peers checking CRLs would refuse.
+ */
+export async function crlStatus(
+  dir: string,
+  now: Date = new Date(),
+): Promise<{ crls: CrlStatus[]; casWithout: string[] } | null> {
+  const crls = await readCrls(dir);
+  if (crls.length === 0) return null;
   const names = await workloadSerials(dir);
-  let state: CrlStatus['state'];
-  try {
-    const caPem = await readFile(join(dir, 'ca.crt'), 'utf8');
-    checkCrl(
-      crl,
-      splitPemCertificates(caPem).map((p) => new X509Certificate(p)),
-      new Date(0),
-    );
+  const caPem = (await readIfPresent(join(dir, 'ca.crt'))) ?? '';
+  const cas = splitPemCertificates(caPem).map((p) => new X509Certificate(p));
+  const rows = crls.map((crl): CrlStatus => {
+    const signer = cas.find((ca) => crlOf([crl], ca) !== undefined);
     const left = crlDaysLeft(crl, now);
-    state = left <= 0 ? 'expired' : left <= CRL_WARN_DAYS ? 'expiring' : 'ok';
-  } catch (err) {
-    if (!(err instanceof CrlError)) throw err;
-    state = 'invalid';
-  }
-  return {
-    file: crlPath(dir),
-    number: crl.number,
-    nextUpdate: crl.nextUpdate,
-    daysLeft: Math.floor(crlDaysLeft(crl, now)),
-    state,
-    revoked: crl.entries.map((e) => ({ ...e, workload: names.get(e.serial) ?? null })),
-  };
+    return {
+      file: crlPath(dir),
+      issuer: signer === undefined ? '-' : subjectOf(signer),
+      number: crl.number,
+      nextUpdate: crl.nextUpdate,
+      daysLeft: Math.floor(left),
+      state:
+        signer === undefined
+          ? 'invalid'
+          : left <= 0
+            ? 'expired'
+            : left <= CRL_WARN_DAYS
+              ? 'expiring'
+              : 'ok',
+      revoked: crl.entries.map((e) => ({ ...e, workload: names.get(e.serial) ?? null })),
+    };
+  });
+  const casWithout = cas.filter((ca) => crlOf(crls, ca) === undefined).map(subjectOf);
+  return { crls: rows, casWithout };
 }
+
+const subjectOf = (c: X509Certificate): string => c.subject.replaceAll('\n', ', ');

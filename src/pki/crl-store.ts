@@ -5,16 +5,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PUBLIC_MODE, type PendingFile } from './atomic-files.js';
 import { CaKeyError, certPath, keyPath, loadExistingCa, readIfPresent } from './ca-store.js';
-import {
-  CrlError,
-  checkCrl,
-  normaliseSerial,
-  parseCrl,
-  type CrlInfo,
-  type RevokedEntry,
-} from '../tls/crl.js';
+import { crlOf, normaliseSerial, parseCrls, type CrlInfo, type RevokedEntry } from '../tls/crl.js';
 import type { IssuedCertificate } from './certificates.js';
 import { buildCrl } from './crl-build.js';
+import { UsageError } from '../shared/options.js';
+import { splitPemCertificates } from '../tls/material.js';
 
 export const crlPath = (dir: string): string => join(dir, 'ca.crl');
 
@@ -26,53 +21,51 @@ export const REVOCABLE = {
 } as const;
 export type RevocableName = keyof typeof REVOCABLE;
 
-/** The CRL in `dir`, or null when there is none. An unreadable one is an error, never replaced silently. */
-export async function readCrl(dir: string): Promise<CrlInfo | null> {
+/** The CRLs in `dir` (one per CA; two during a rollover), or [] when there is none. An unreadable one is an error, never replaced silently. */
+export async function readCrls(dir: string): Promise<CrlInfo[]> {
   const pem = await readIfPresent(crlPath(dir));
-  if (pem === null) return null;
+  if (pem === null) return [];
   try {
-    return parseCrl(pem);
+    return parseCrls(pem);
   } catch (err) {
     throw new CaKeyError(
       `${crlPath(dir)}: ${(err as Error).message}: restore it from your backup, or delete it to start an empty CRL (every revocation in it is then lost)`,
+      { cause: err },
     );
   }
 }
 
 /**
- * The CRL signed next by `ca`: the entries of the current one when that was
- * signed by the same CA (a new CA starts empty), plus `add`, cRLNumber + 1.
+ * The CRLs signed next, one by each of `cas` (the trust bundle's CAs, in its
+ * order), as one PEM file: each keeps the entries of the current CRL signed by
+ * the same CA (a new CA starts empty) and adds `add`; cRLNumber + 1 for each.
+ * A serial added to every CA's CRL is harmless: serials are random per CA.
  */
-export async function nextCrl(
+export async function nextCrls(
   dir: string,
-  ca: IssuedCertificate,
+  cas: IssuedCertificate[],
   days: number,
   now: Date,
   add: RevokedEntry[] = [],
-): Promise<{ pem: string; info: CrlInfo }> {
-  const current = await readCrl(dir);
-  let entries: RevokedEntry[] = [];
-  let number = 1n;
-  if (current !== null) {
-    number = current.number + 1n;
-    try {
-      checkCrl(current, [new X509Certificate(ca.certPem)], new Date(0));
-      entries = current.entries;
-    } catch (err) {
-      if (!(err instanceof CrlError)) throw err;
-    }
-  }
-  const known = new Set(entries.map((e) => e.serial));
-  const all = [...entries, ...add.filter((e) => !known.has(e.serial))];
-  const pem = buildCrl({
-    caCertPem: ca.certPem,
-    caKeyPem: ca.keyPem,
-    entries: all,
-    number,
-    days,
-    now,
+): Promise<{ pem: string; infos: CrlInfo[] }> {
+  const current = await readCrls(dir);
+  const highest = current.reduce((n, c) => (c.number > n ? c.number : n), 0n);
+  const pems = cas.map((ca) => {
+    const own = crlOf(current, new X509Certificate(ca.certPem));
+    const entries = own?.entries ?? [];
+    const known = new Set(entries.map((e) => e.serial));
+    return buildCrl({
+      caCertPem: ca.certPem,
+      caKeyPem: ca.keyPem,
+      entries: [...entries, ...add.filter((e) => !known.has(e.serial))],
+      // A CA's own CRL counts on; a new CA's first continues the folder's numbering.
+      number: (own?.number ?? highest) + 1n,
+      days,
+      now,
+    });
   });
-  return { pem, info: parseCrl(pem) };
+  const pem = pems.join('');
+  return { pem, infos: parseCrls(pem) };
 }
 
 export function crlFile(dir: string, pem: string): PendingFile {
@@ -105,20 +98,29 @@ export async function resolveRevokeTarget(
     const serial = normaliseSerial(target.replaceAll(':', ''));
     return { serial, workload: (await workloadSerials(dir)).get(serial) ?? null };
   }
-  throw new CrlError(
+  throw new UsageError(
     `--revoke ${JSON.stringify(target)}: give a workload (${Object.keys(REVOCABLE).join(', ')}) or a certificate serial in hex`,
   );
 }
 
-/** Loads the CA for re-signing the CRL; there must be one. */
-export async function requireCa(dir: string, now: Date): Promise<IssuedCertificate> {
+/**
+ * The CAs that sign the folder's CRLs, in the trust bundle's order: the CA, and
+ * during a rollover (ca-next.* present, ca.crt holding both) the new one too.
+ */
+export async function signingCas(dir: string, now: Date): Promise<IssuedCertificate[]> {
   const ca = await loadExistingCa(dir, now);
   if (ca === null) {
     throw new CaKeyError(
       `no CA in ${dir} (${certPath(dir, 'ca')}, ${keyPath(dir, 'ca')}): run gen-certs first`,
     );
   }
-  return ca;
+  const next = await loadExistingCa(dir, now, 'ca-next');
+  return [firstCertificate(ca), ...(next === null ? [] : [firstCertificate(next)])];
+}
+
+/** A CA whose certPem is its own certificate only (ca.crt holds the bundle during a rollover). */
+export function firstCertificate(ca: IssuedCertificate): IssuedCertificate {
+  return { ...ca, certPem: splitPemCertificates(ca.certPem)[0] ?? ca.certPem };
 }
 
 /** The leaf files of each workload as on disk, to re-render the Secrets with a new CRL. */

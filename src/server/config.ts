@@ -299,7 +299,7 @@ export function parseServerConfig(
       );
     }
   } catch (err) {
-    if (err instanceof PolicyError) throw new UsageError(err.message);
+    if (err instanceof PolicyError) throw new UsageError(err.message, { cause: err });
     throw err;
   }
   return {

@@ -98,12 +98,13 @@ export class ServerMetrics {
     });
     new Gauge({
       name: 'grpc_mtls_crl_next_update_timestamp_seconds',
-      help: 'nextUpdate of the loaded CRL, in seconds since the epoch (absent without TLS_CRL_FILE): past it every reload and then every peer is refused.',
+      help: 'The earliest nextUpdate of the loaded CRLs, in seconds since the epoch (absent without TLS_CRL_FILE): past it every reload and then every peer is refused.',
       registers,
       collect() {
         this.reset();
-        const next = current().crlInfo?.nextUpdate;
-        if (next !== undefined) this.set(Math.floor(next.getTime() / 1000));
+        // With several CRLs (one per CA during a rollover), the first to expire is the one that matters.
+        const next = Math.min(...(current().crls ?? []).map((c) => c.nextUpdate.getTime()));
+        if (Number.isFinite(next)) this.set(Math.floor(next / 1000));
       },
     });
     this.endpoint = new MetricsEndpoint(this.registry);

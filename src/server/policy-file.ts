@@ -5,6 +5,8 @@
 // a policy that would silently match nobody is a policy that denies by surprise.
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { KitError } from '../shared/errors.js';
+import { USAGE } from '../shared/exit-codes.js';
 import { SPIFFE_ID } from '../tls/identity.js';
 
 /** The health service: open to every verified caller, never named in a rule. */
@@ -30,8 +32,10 @@ export interface AuthzPolicy {
   rules: PolicyRule[];
 }
 
-export class PolicyError extends Error {
+/** A policy file that cannot be used; at start-up that is a setting to fix (exit 2). */
+export class PolicyError extends KitError {
   override name = 'PolicyError';
+  readonly exitCode = USAGE;
 }
 
 const FORMAT =
@@ -193,7 +197,7 @@ function parseText(raw: string, path: string, known: ReadonlySet<string> | null)
   try {
     data = JSON.parse(raw);
   } catch (err) {
-    throw new PolicyError(`${label} is not valid JSON: ${(err as Error).message}`);
+    throw new PolicyError(`${label} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   return parsePolicy(data, label, known);
 }

@@ -12,6 +12,8 @@ import { HealthReporter } from './health.js';
 import { describePolicy } from './policy-file.js';
 import { kitMethods } from './policy-methods.js';
 import { PolicyReloader } from './policy-reloader.js';
+import { KitError } from '../shared/errors.js';
+import { BIND_FAILED } from '../shared/exit-codes.js';
 import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from '../shared/proto.js';
 import type { ServerConfig } from './config.js';
 import { instrumentTlsListeners } from '../tls/listeners.js';
@@ -27,8 +29,9 @@ import {
 } from '../tls/material.js';
 
 /** The server could not bind an address; the message names it and the reason. */
-export class BindError extends Error {
+export class BindError extends KitError {
   override name = 'BindError';
+  readonly exitCode = BIND_FAILED;
 }
 
 const DAY_MS = 86_400_000;

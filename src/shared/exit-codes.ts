@@ -40,6 +40,8 @@ export const DEADLINE_EXCEEDED = 16;
 export const RPC_FAILED = 17;
 /** `health`: the service is not SERVING. */
 export const NOT_SERVING = 18;
+/** The server certificate is on the CRL of TLS_CRL_FILE: the server needs a new one. */
+export const SERVER_CERT_REVOKED = 19;
 
 // The server, on a second SIGINT or SIGTERM during shutdown, exits with 128 +
 // the signal's number (130, 143), as a shell reports a death by that signal.

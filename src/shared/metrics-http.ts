@@ -5,6 +5,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { KitError } from './errors.js';
+import { BIND_FAILED } from './exit-codes.js';
 
 /** METRICS_ADDRESS: '' (off) or HOST:PORT; the message says what is accepted. */
 export function metricsAddress(t: string): string {
@@ -17,8 +19,9 @@ export function metricsAddress(t: string): string {
 }
 
 /** The metrics address could not be bound; the message names it and the reason. */
-export class MetricsBindError extends Error {
+export class MetricsBindError extends KitError {
   override name = 'MetricsBindError';
+  readonly exitCode = BIND_FAILED;
 }
 
 export class MetricsEndpoint {

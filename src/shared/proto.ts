@@ -1,10 +1,13 @@
 // The service contract, loaded from proto/ at run time with @grpc/proto-loader
-// and typed by the code proto-loader-gen-types wrote into src/generated/.
+// and typed by the code proto-loader-gen-types wrote into src/generated/; the
+// same for the standard health service, from the proto grpc-health-check ships.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { protoPath as HEALTH_PROTO } from 'grpc-health-check';
 import type { ProtoGrpcType } from '../generated/echo.js';
+import type { ProtoGrpcType as HealthGrpcType } from '../generated/health.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root, whether running from src/shared/ (tsx) or dist/src/shared/ (built). */
@@ -33,4 +36,11 @@ export function echoPackageDefinition(): protoLoader.PackageDefinition {
 
 export function loadEchoProto(): ProtoGrpcType {
   return grpc.loadPackageDefinition(echoPackageDefinition()) as unknown as ProtoGrpcType;
+}
+
+/** grpc.health.v1, typed by the same generator (`npm run gen-proto`). */
+export function loadHealthProto(): HealthGrpcType {
+  return grpc.loadPackageDefinition(
+    protoLoader.loadSync(HEALTH_PROTO, LOADER_OPTIONS),
+  ) as unknown as HealthGrpcType;
 }

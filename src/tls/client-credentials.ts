@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { certificateProblem } from './cert-policy.js';
-import { normaliseSerial } from './crl.js';
+import { crlOf, normaliseSerial, type CrlInfo } from './crl.js';
 import type { TlsFiles } from './material.js';
 import { SILENT_LOG, TlsReloader, type ReloadLog } from './reloader.js';
 
@@ -22,13 +22,13 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
   private readonly identityListeners =
     new Set<grpc.experimental.IdentityCertificateUpdateListener>();
   readonly reloader: TlsReloader;
-  /** Serials the current CRL revokes (lower-case hex); null with no CRL configured. */
-  private revoked: ReadonlySet<string> | null = null;
+  /** What the loaded CRLs revoke; null with no CRL configured. */
+  private revoked: Revocations | null = null;
 
   constructor(files: TlsFiles, intervalMs: number, log: ReloadLog = SILENT_LOG) {
     this.reloader = new TlsReloader(files, 'client', null, log, (m) => {
       // Swapped with the certificates, so a connection is checked against one set.
-      this.revoked = m.crlInfo ? new Set(m.crlInfo.entries.map((e) => e.serial)) : null;
+      this.revoked = m.crls ? new Revocations(m.cas, m.crls) : null;
       this.publish({ caCertificate: m.ca }, { certificate: m.cert, privateKey: m.key });
     });
     void this.reloader.check().then((result) => {
@@ -70,10 +70,42 @@ export class ReloadingCertificateProvider implements grpc.experimental.Certifica
     this.reloader.stop();
   }
 
-  /** Whether the loaded CRL revokes this serial (as node:tls prints it, upper-case hex). */
-  isRevoked(serial: string): boolean {
-    return this.revoked?.has(normaliseSerial(serial)) ?? false;
+  isRevoked(cert: X509Certificate): boolean {
+    return this.revoked?.has(cert) ?? false;
   }
+}
+
+/** Per CA of a bundle, the serials its CRL revokes (lower-case hex). */
+export class Revocations {
+  private readonly byCa: { ca: X509Certificate; serials: ReadonlySet<string> }[];
+
+  constructor(cas: X509Certificate[], crls: CrlInfo[]) {
+    this.byCa = cas.map((ca) => ({
+      ca,
+      serials: new Set((crlOf(crls, ca)?.entries ?? []).map((e) => e.serial)),
+    }));
+  }
+
+  /**
+   * Whether the CRL of the CA that issued `cert` revokes it. A loaded set holds
+   * a CRL for every CA (material.ts), and Node verified the chain before this
+   * runs, so one of the CAs issued it.
+   */
+  has(cert: X509Certificate): boolean {
+    const serial = normaliseSerial(cert.serialNumber);
+    return this.byCa.some((r) => r.serials.has(serial) && cert.checkIssued(r.ca));
+  }
+}
+
+/** How a revoked server certificate fails the connection: the code OpenSSL gives, as on the server. */
+export function revokedServerError(cert: PeerCertificate): Error {
+  return Object.assign(
+    new Error(`the server certificate is revoked (serial ${cert.serialNumber})`),
+    {
+      code: SERVER_CERT_REVOKED,
+      cert,
+    },
+  );
 }
 
 /** A server certificate the policy refuses; the message names why. */
@@ -110,12 +142,7 @@ export function reloadingChannelCredentials(
 ): grpc.ChannelCredentials {
   return grpc.experimental.createCertificateProviderChannelCredentials(provider, provider, {
     checkServerIdentity: (host, cert) => {
-      if (provider.isRevoked(cert.serialNumber)) {
-        return Object.assign(
-          new Error(`the server certificate is revoked (serial ${cert.serialNumber})`),
-          { code: SERVER_CERT_REVOKED },
-        );
-      }
+      if (provider.isRevoked(new X509Certificate(cert.raw))) return revokedServerError(cert);
       return checkServer(host, cert);
     },
   });

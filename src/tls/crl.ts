@@ -7,6 +7,8 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, CertificateList, type Time } from '@peculiar/asn1-x509';
 import { X509Certificate, verify } from 'node:crypto';
+import { KitError } from '../shared/errors.js';
+import { TLS_INVALID } from '../shared/exit-codes.js';
 
 export const OID_SHA256_RSA = '1.2.840.113549.1.1.11';
 export const OID_AUTHORITY_KEY_ID = '2.5.29.35';
@@ -35,11 +37,15 @@ export interface CrlInfo {
   tbsDer: Buffer;
   signatureOid: string;
   signature: Buffer;
+  /** The PEM block it was read from, as Node's `crl` option takes it (one CRL a block). */
+  pem: string;
 }
 
 /** A CRL that cannot be read, or that fails a check; the message says which. */
-export class CrlError extends Error {
+export class CrlError extends KitError {
   override name = 'CrlError';
+  /** Unusable TLS material, as a refused CRL is wherever it is loaded. */
+  readonly exitCode = TLS_INVALID;
 }
 
 /** Normalises a serial the way we compare them: lower-case hex without leading zeros. */
@@ -60,9 +66,16 @@ function derInteger(der: Buffer): bigint {
   return body.length === 0 ? 0n : BigInt(`0x${body.toString('hex')}`);
 }
 
-/** Reads a PEM CRL; checks its shape only (see checkCrl for signature and dates). */
+const CRL_BLOCK = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/g;
+
+/** Every CRL block of a PEM file; during a CA rollover the file holds one per CA. */
+export function splitPemCrls(pem: string): string[] {
+  return pem.match(CRL_BLOCK) ?? [];
+}
+
+/** Reads the first CRL of a PEM file; checks its shape only (see checkCrl for signature and dates). */
 export function parseCrl(pem: string): CrlInfo {
-  const m = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/.exec(pem);
+  const m = new RegExp(CRL_BLOCK.source).exec(pem);
   if (m === null) throw new CrlError('no "-----BEGIN X509 CRL-----" block');
   let list: CertificateList;
   try {
@@ -88,7 +101,22 @@ export function parseCrl(pem: string): CrlInfo {
     signatureOid: list.signatureAlgorithm.algorithm,
     // A BIT STRING's unused-bits byte is not part of the signature.
     signature: toBuffer(list.signature),
+    pem: m[0],
   };
+}
+
+/** Every CRL of a PEM file, each read as parseCrl does; the message numbers the one that fails. */
+export function parseCrls(pem: string): CrlInfo[] {
+  const blocks = splitPemCrls(pem);
+  if (blocks.length === 0) throw new CrlError('no "-----BEGIN X509 CRL-----" block');
+  return blocks.map((block, i) => {
+    try {
+      return parseCrl(block);
+    } catch (err) {
+      if (!(err instanceof CrlError) || blocks.length === 1) throw err;
+      throw new CrlError(`CRL #${i + 1} of ${blocks.length}: ${err.message}`, { cause: err });
+    }
+  });
 }
 
 /** The subject Name DER of a CA, to compare with a CRL's issuer. */
@@ -124,3 +152,45 @@ export function checkCrl(
 
 export const crlDaysLeft = (crl: CrlInfo, now: Date = new Date()): number =>
   (crl.nextUpdate.getTime() - now.getTime()) / DAY_MS;
+
+const caName = (ca: X509Certificate): string => ca.subject.replaceAll('\n', ', ');
+
+/**
+ * The rule for a CRL file (a bundle during a CA rollover): each CRL is checked
+ * as checkCrl does, and every CA in `cas` has exactly one. OpenSSL checks a
+ * peer against the CRL of the CA that issued it and refuses the peer when that
+ * CA has none (UNABLE_TO_GET_CRL), so a CA without a CRL would shut out every
+ * peer it certified: refused here, by name, instead. Two CRLs of one CA would
+ * leave OpenSSL to choose between them, so that is refused too.
+ */
+export function checkCrlBundle(
+  crls: CrlInfo[],
+  cas: X509Certificate[],
+  now: Date = new Date(),
+): void {
+  const signers = crls.map((crl, i) => {
+    try {
+      return checkCrl(crl, cas, now);
+    } catch (err) {
+      if (!(err instanceof CrlError) || crls.length === 1) throw err;
+      throw new CrlError(`CRL #${i + 1} of ${crls.length}: ${err.message}`, { cause: err });
+    }
+  });
+  for (const ca of cas) {
+    const count = signers.filter((s) => s === ca).length;
+    if (count === 0) throw new CrlError(`it holds no CRL of the CA "${caName(ca)}"`);
+    if (count > 1) throw new CrlError(`it holds ${count} CRLs of the CA "${caName(ca)}"; keep one`);
+  }
+}
+
+/** The CRL that `ca` signed, among those checked by checkCrlBundle. */
+export function crlOf(crls: CrlInfo[], ca: X509Certificate): CrlInfo | undefined {
+  return crls.find((crl) => {
+    try {
+      return checkCrl(crl, [ca], new Date(0)) === ca;
+    } catch (err) {
+      if (err instanceof CrlError) return false;
+      throw err;
+    }
+  });
+}

@@ -3,8 +3,10 @@
 // refused rather than served.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { KitError } from '../shared/errors.js';
+import * as exit from '../shared/exit-codes.js';
 import { certificateProblem } from './cert-policy.js';
-import { CrlError, checkCrl, parseCrl, type CrlInfo } from './crl.js';
+import { CrlError, checkCrlBundle, parseCrls, type CrlInfo } from './crl.js';
 
 export const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 export const OID_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
@@ -16,7 +18,10 @@ export interface TlsFiles {
   certFile: string;
   keyFile: string;
   caFile: string;
-  /** A CRL (PEM) signed by the CA; undefined or '' checks no revocation, as before CRLs existed. */
+  /**
+   * CRLs (PEM), one per CA in the bundle (two during a CA rollover); undefined
+   * or '' checks no revocation, as before CRLs existed.
+   */
   crlFile?: string | undefined;
   /** Names the settings in messages, e.g. `TLS_CERT_FILE`. */
   labels?: { cert: string; key: string; ca: string; crl?: string };
@@ -28,18 +33,20 @@ export interface TlsMaterial {
   ca: Buffer;
   leaf: X509Certificate;
   cas: X509Certificate[];
-  /** The CRL as read, when one is configured, and what it says. */
+  /** The CRL file as read, when one is configured, and what each of its CRLs says. */
   crl?: Buffer;
-  crlInfo?: CrlInfo;
+  crls?: CrlInfo[];
 }
 
 /** A file is missing or unreadable. */
-export class TlsFileError extends Error {
+export class TlsFileError extends KitError {
   override name = 'TlsFileError';
+  readonly exitCode = exit.FILE_UNREADABLE;
 }
 /** The material was read but cannot be used. */
-export class TlsInvalidError extends Error {
+export class TlsInvalidError extends KitError {
   override name = 'TlsInvalidError';
+  readonly exitCode = exit.TLS_INVALID;
 }
 
 const DEFAULT_LABELS = {
@@ -60,7 +67,7 @@ async function readInput(label: string, path: string): Promise<Buffer> {
         : code === 'EACCES'
           ? 'is not readable by this user; fix its owner or mode'
           : (err as Error).message;
-    throw new TlsFileError(`${label} (${path}) ${why}`);
+    throw new TlsFileError(`${label} (${path}) ${why}`, { cause: err });
   }
 }
 
@@ -78,6 +85,7 @@ function parseBundle(label: string, path: string, pem: Buffer): X509Certificate[
     } catch (err) {
       throw new TlsInvalidError(
         `${label} (${path}) certificate #${i + 1} cannot be parsed: ${(err as Error).message}`,
+        { cause: err },
       );
     }
   });
@@ -90,6 +98,22 @@ export function chainsTo(cert: X509Certificate, cas: X509Certificate[]): boolean
 
 export function daysLeft(cert: X509Certificate, now: Date = new Date()): number {
   return (new Date(cert.validTo).getTime() - now.getTime()) / DAY_MS;
+}
+
+/**
+ * Whether `key` (PEM) is the private key of `cert`: null when it is, else
+ * `{ unreadable }` with the parser's reason, or `{}` for a readable key of
+ * another certificate. Callers name their own files in the message.
+ */
+export function keyMismatch(
+  cert: X509Certificate,
+  key: string | Buffer,
+): { unreadable?: string } | null {
+  try {
+    return cert.checkPrivateKey(createPrivateKey(key)) ? null : {};
+  } catch (err) {
+    return { unreadable: (err as Error).message };
+  }
 }
 
 /**
@@ -119,17 +143,16 @@ export async function loadTlsMaterial(
   } catch (err) {
     throw new TlsInvalidError(
       `${labels.cert} (${files.certFile}) cannot be parsed: ${(err as Error).message}`,
+      { cause: err },
     );
   }
-  let matches: boolean;
-  try {
-    matches = leaf.checkPrivateKey(createPrivateKey(key));
-  } catch (err) {
+  const keyProblem = keyMismatch(leaf, key);
+  if (keyProblem?.unreadable !== undefined) {
     throw new TlsInvalidError(
-      `${labels.key} (${files.keyFile}) is not a readable PEM private key: ${(err as Error).message}`,
+      `${labels.key} (${files.keyFile}) is not a readable PEM private key: ${keyProblem.unreadable}`,
     );
   }
-  if (!matches) {
+  if (keyProblem !== null) {
     throw new TlsInvalidError(
       `${labels.key} (${files.keyFile}) does not match ${labels.cert} (${files.certFile}); use the key issued with that certificate`,
     );
@@ -174,7 +197,7 @@ export async function loadTlsMaterial(
     leaf,
     cas,
     crl,
-    crlInfo: checkCrlFile(label, files.crlFile, crl, cas, now),
+    crls: checkCrlFile(label, files.crlFile, crl, cas, now),
   };
 }
 
@@ -189,26 +212,43 @@ function checkCrlFile(
   pem: Buffer,
   cas: X509Certificate[],
   now: Date,
-): CrlInfo {
+): CrlInfo[] {
   try {
-    const info = parseCrl(pem.toString('utf8'));
-    checkCrl(info, cas, now);
-    return info;
+    const crls = parseCrls(pem.toString('utf8'));
+    checkCrlBundle(crls, cas, now);
+    return crls;
   } catch (err) {
     if (!(err instanceof CrlError)) throw err;
     throw new TlsInvalidError(
-      `${label} (${path}) is refused: ${err.message}; re-sign it with \`npm run gen-certs\` from the CA in the bundle`,
+      `${label} (${path}) is refused: ${err.message}; re-sign it with \`npm run gen-certs\` from the CA in the bundle (one CRL per CA)`,
+      { cause: err },
     );
   }
 }
 
-/** What the logs may say about a certificate: never key material. */
-export function describeCertificate(cert: X509Certificate, now: Date = new Date()) {
+/** What the logs, `gen-certs` and `--status` say about a certificate: never key material. */
+export interface CertificateSummary {
+  subject: string;
+  issuer: string;
+  /** Node's `subjectAltName` string, '' when there is none. */
+  sans: string;
+  serial: string;
+  /** A Date: logged (JSON) as its ISO string. */
+  notAfter: Date;
+  /** Whole days left, rounded down. */
+  daysLeft: number;
+}
+
+export function describeCertificate(
+  cert: X509Certificate,
+  now: Date = new Date(),
+): CertificateSummary {
   return {
     subject: cert.subject.replaceAll('\n', ', '),
     issuer: cert.issuer.replaceAll('\n', ', '),
+    sans: cert.subjectAltName ?? '',
     serial: cert.serialNumber,
-    notAfter: new Date(cert.validTo).toISOString(),
+    notAfter: new Date(cert.validTo),
     daysLeft: Math.floor(daysLeft(cert, now)),
   };
 }

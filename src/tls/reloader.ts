@@ -8,13 +8,16 @@
 // with a new key; checking the set as a unit turns that into one refused poll.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { CRL_WARN_DAYS } from './crl.js';
+import { CRL_WARN_DAYS, type CrlInfo } from './crl.js';
 import {
   describeCertificate,
   loadTlsMaterial,
   type TlsFiles,
   type TlsMaterial,
 } from './material.js';
+import { Poller, type ReloadResult } from './poller.js';
+
+export type { ReloadResult } from './poller.js';
 
 /** The two calls of a pino logger this needs; anything with them will do. */
 export interface ReloadLog {
@@ -28,8 +31,6 @@ export const SILENT_LOG: ReloadLog = { info: () => {}, error: () => {}, warn: ()
 
 /** Repeat the CRL warning at most this often while it stands (a poll may run every second). */
 const CRL_WARNING_EVERY_MS = 3_600_000;
-
-export type ReloadResult = 'unchanged' | 'reloaded' | 'rejected' | 'busy';
 
 function fingerprint(m: {
   cert: Buffer;
@@ -48,15 +49,25 @@ function fingerprint(m: {
     .digest('hex');
 }
 
-/**
- * Polls the three files. Polling (rather than fs.watch) sees Kubernetes'
- * `..data` symlink swaps and works on every file system; the files are small.
- */
+/** The CRL that passes its nextUpdate first decides when to warn (and when peers get refused). */
+function earliestNextUpdate(m: TlsMaterial | null): Date | null {
+  const times = (m?.crls ?? []).map((c) => c.nextUpdate.getTime());
+  return times.length === 0 ? null : new Date(Math.min(...times));
+}
+
+/** For the log line: one CRL as before; a rollover's bundle as a count and totals. */
+function describeCrls(crls: CrlInfo[]) {
+  const next = earliestNextUpdate({ crls } as TlsMaterial);
+  return {
+    ...(crls.length === 1 ? { number: String(crls[0]?.number) } : { count: crls.length }),
+    revoked: crls.reduce((n, c) => n + c.entries.length, 0),
+    nextUpdate: next?.toISOString(),
+  };
+}
+
+/** Polls the three files (and the CRL) through the shared Poller (poller.ts). */
 export class TlsReloader {
-  private timer: NodeJS.Timeout | null = null;
-  private current: string;
-  private lastRejected: string | null = null;
-  private running = false;
+  private readonly poller: Poller<TlsMaterial>;
   private crlNextUpdate: Date | null;
   private crlWarnedAt = 0;
 
@@ -68,8 +79,24 @@ export class TlsReloader {
     private readonly log: ReloadLog,
     private readonly onReload: (m: TlsMaterial) => void,
   ) {
-    this.current = initial ? fingerprint(initial) : '';
-    this.crlNextUpdate = initial?.crlInfo?.nextUpdate ?? null;
+    this.poller = new Poller<TlsMaterial>(
+      {
+        peek: () => this.readFingerprint(),
+        load: async () => {
+          const material = await loadTlsMaterial(this.files, this.usage);
+          return { value: material, fingerprint: fingerprint(material) };
+        },
+        accept: (material, first) => this.accept(material, first),
+        refuse: (message) =>
+          this.log.error(
+            { err: message },
+            'refused new TLS files; still using the last good credentials',
+          ),
+        unchanged: () => this.warnCrl(),
+      },
+      initial ? fingerprint(initial) : '',
+    );
+    this.crlNextUpdate = earliestNextUpdate(initial);
     this.warnCrl();
   }
 
@@ -87,13 +114,11 @@ export class TlsReloader {
   }
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => void this.check(), intervalMs);
-    this.timer.unref();
+    this.poller.start(intervalMs);
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.poller.stop();
   }
 
   /** Cheap change detection: hash the raw files; null when one cannot be read. */
@@ -111,67 +136,28 @@ export class TlsReloader {
     }
   }
 
-  /** Told the result of every poll (the metrics count reloads). */
-  onResult: ((result: ReloadResult) => void) | null = null;
-
   /** One poll. Exposed for tests and SIGHUP. */
   async check(): Promise<ReloadResult> {
-    const result = await this.poll();
-    this.onResult?.(result);
-    return result;
+    return this.poller.check();
   }
 
-  private async poll(): Promise<ReloadResult> {
-    if (this.running) return 'busy';
-    this.running = true;
-    try {
-      if ((await this.readFingerprint()) === this.current) {
-        this.warnCrl();
-        return 'unchanged';
-      }
-      let material: TlsMaterial;
-      try {
-        material = await loadTlsMaterial(this.files, this.usage);
-      } catch (err) {
-        // A missing or mismatched set may be a swap in progress; report each distinct failure once.
-        const message = (err as Error).message;
-        if (message !== this.lastRejected) {
-          this.log.error(
-            { err: message },
-            'refused new TLS files; still using the last good credentials',
-          );
-          this.lastRejected = message;
-        }
-        return 'rejected';
-      }
-      const print = fingerprint(material);
-      if (print === this.current) return 'unchanged';
-      const first = this.current === '';
-      this.current = print;
-      this.lastRejected = null;
-      this.onReload(material);
-      this.crlNextUpdate = material.crlInfo?.nextUpdate ?? null;
-      this.crlWarnedAt = 0;
-      this.log.info(
-        {
-          certificate: describeCertificate(material.leaf),
-          caCount: material.cas.length,
-          ...(material.crlInfo === undefined
-            ? {}
-            : {
-                crl: {
-                  number: String(material.crlInfo.number),
-                  revoked: material.crlInfo.entries.length,
-                  nextUpdate: material.crlInfo.nextUpdate.toISOString(),
-                },
-              }),
-        },
-        first ? 'loaded TLS credentials' : 'reloaded TLS credentials; new connections use them',
-      );
-      this.warnCrl();
-      return 'reloaded';
-    } finally {
-      this.running = false;
-    }
+  /** Told the result of every poll, timer's or SIGHUP's (the metrics count reloads). */
+  set onResult(hook: ((result: ReloadResult) => void) | null) {
+    this.poller.onResult = hook;
+  }
+
+  private accept(material: TlsMaterial, first: boolean): void {
+    this.onReload(material);
+    this.crlNextUpdate = earliestNextUpdate(material);
+    this.crlWarnedAt = 0;
+    this.log.info(
+      {
+        certificate: describeCertificate(material.leaf),
+        caCount: material.cas.length,
+        ...(material.crls === undefined ? {} : { crl: describeCrls(material.crls) }),
+      },
+      first ? 'loaded TLS credentials' : 'reloaded TLS credentials; new connections use them',
+    );
+    this.warnCrl();
   }
 }

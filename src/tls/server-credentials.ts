@@ -42,12 +42,14 @@ export class RotatingServerCredentials extends grpc.ServerCredentials {
 function contextOptions(m: TlsMaterial): SecureContextOptions {
   // Security level 2 in every context, the rotated ones too: OpenSSL itself then
   // refuses client keys below RSA 2048 and SHA-1 signatures (cert-policy.ts).
-  // With a CRL, OpenSSL refuses a revoked client certificate (CERT_REVOKED) in the handshake.
+  // With CRLs, OpenSSL refuses a revoked client certificate (CERT_REVOKED) in the handshake.
+  // Node's `crl` reads one CRL per entry (a buffer of several PEM blocks adds only the
+  // first), so each CRL of a rollover's bundle is its own entry.
   return {
     cert: m.cert,
     key: m.key,
     ca: m.ca,
     ciphers: SECURE_CIPHERS,
-    ...(m.crl === undefined ? {} : { crl: m.crl }),
+    ...(m.crls === undefined ? {} : { crl: m.crls.map((c) => c.pem) }),
   };
 }

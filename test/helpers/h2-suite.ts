@@ -1,4 +1,4 @@
-// The setting shared by the raw HTTP/2 attack files: one real server process
+// The setting shared by the raw HTTP/2 attack files and the memory one: one real server process
 // with small limits, another client that must be answered during every case,
 // and after each case the checks every case ends with: the raw connections
 // closed, SERVING, an Echo answered, and resident memory within the bound.
@@ -34,11 +34,18 @@ export interface HostileSuite {
   readonly other: EchoClient;
   /** A raw mTLS HTTP/2 connection, closed after the case. */
   connectRaw(settings?: [number, number][]): Promise<RawH2>;
+  /** The stated bound for `connections` connections, in MiB, with the slack for garbage. */
+  allowedMiB(connections: number): number;
   /** The server's RSS grew less than the bound for `connections` connections (plus GC slack). */
   expectMemoryWithin(connections: number): Promise<void>;
 }
 
-/** Registers the hooks of a hostile HTTP/2 file and gives its cases what they share. */
+/** The stated bound for `connections` connections, in MiB, with the slack for garbage. */
+function allowedMiB(connections: number): number {
+  return (connections * memoryBound(LIMITS).perConnection) / 1048576 + GC_SLACK_MiB;
+}
+
+/** Registers the hooks of a hostile file (raw HTTP/2, memory) and gives its cases what they share. */
 export function hostileSuite(): HostileSuite {
   let dir: Awaited<ReturnType<typeof tempDir>> | undefined;
   let pki = '';
@@ -104,10 +111,10 @@ export function hostileSuite(): HostileSuite {
       open.push(c);
       return c;
     },
+    allowedMiB,
     async expectMemoryWithin(connections) {
       const grown = (await rssMiB(need(server).child.pid!)) - startMiB;
-      const bound = (connections * memoryBound(LIMITS).perConnection) / 1048576 + GC_SLACK_MiB;
-      expect(grown).toBeLessThan(bound);
+      expect(grown).toBeLessThan(allowedMiB(connections));
     },
   };
 }

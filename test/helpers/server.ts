@@ -6,6 +6,7 @@ import { pino, type Logger } from 'pino';
 import { EchoClient, type ClientOptions } from '../../src/client/client.js';
 import { parseServerConfig, type ServerConfig } from '../../src/server/config.js';
 import { EchoServer } from '../../src/server/server.js';
+import { LogLines, type LogLine } from '../../scripts/lib/log-lines.js';
 import { spawnTs } from '../../scripts/lib/server-process.js';
 
 export function pkiEnv(dir: string): Record<string, string> {
@@ -16,31 +17,13 @@ export function pkiEnv(dir: string): Record<string, string> {
   };
 }
 
-/** Log lines kept in memory so tests can wait for and match them. */
-export class LogCapture {
-  readonly lines: Record<string, unknown>[] = [];
-  private waiters: {
-    match: (l: Record<string, unknown>) => boolean;
-    resolve: (l: Record<string, unknown>) => void;
-  }[] = [];
+/** An in-process server's log lines, kept so tests can wait for and match them. */
+export class LogCapture extends LogLines {
   readonly logger: Logger;
 
   constructor(level = 'info') {
-    this.logger = pino(
-      { level },
-      { write: (s: string) => this.push(JSON.parse(s) as Record<string, unknown>) },
-    );
-  }
-
-  push(line: Record<string, unknown>): void {
-    this.lines.push(line);
-    this.waiters = this.waiters.filter((w) => (w.match(line) ? (w.resolve(line), false) : true));
-  }
-
-  waitFor(match: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
-    const found = this.lines.find(match);
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve) => this.waiters.push({ match, resolve }));
+    super();
+    this.logger = pino({ level }, { write: (s: string) => this.push(JSON.parse(s) as LogLine) });
   }
 }
 
