@@ -154,7 +154,9 @@ async function measure(
     const running: RunningServer[] = [];
     try {
       for (const name of order) {
-        const server = await startServer(specs[name], pinning.serverCore, PROJECT_ROOT);
+        // Its standard output, in the temporary folder removed at the end (see startServer).
+        const logFile = join(pki.dir, `${name}.log`);
+        const server = await startServer(specs[name], pinning.serverCore, PROJECT_ROOT, logFile);
         running.push(server);
         samples[name]!.startupMs[round] = server.startupMs;
       }

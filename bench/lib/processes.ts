@@ -38,17 +38,17 @@ export function pinned(pin: Pin, command: string[]): [string, string[]] {
   return [full[0]!, full.slice(1)];
 }
 
-/** Spawns a tracked child; its stdout and stderr are pipes the caller reads. */
+/** Spawns a tracked child; its stderr is a pipe the caller reads, and so is stdout unless given a file descriptor. */
 export function spawnTracked(
   command: string[],
-  options: { env: NodeJS.ProcessEnv; cwd?: string; pin?: Pin },
+  options: { env: NodeJS.ProcessEnv; cwd?: string; pin?: Pin; stdout?: number },
 ): ChildProcess {
   hookExit();
   const [file, args] = pinned(options.pin ?? null, command);
   const child = spawn(file, args, {
     env: options.env,
     cwd: options.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
   });
   live.add(child);
   child.once('exit', () => live.delete(child));

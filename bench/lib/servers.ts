@@ -1,9 +1,11 @@
 // The servers a benchmark compares, each started as its own process (pinned
 // to the server core) on 127.0.0.1:0. Each prints a JSON "serving" line with its
-// address; the time from spawn to that line is its start-up time. After it, the
-// output is only drained: our server logs one line per RPC at info, its
-// production level, and that costs what it costs in production.
+// address; the time from spawn to that line is its start-up time. Standard
+// output goes to a file, read only for that line: our server logs one line per
+// RPC at info, its production level, and that costs what it costs in production.
 import type { ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Built } from './build.js';
 import { spawnTracked, stopTracked, type Pin } from './processes.js';
@@ -172,34 +174,47 @@ export interface RunningServer {
 
 /** A broken server is found within this; a healthy one serves in well under a second. */
 const START_TIMEOUT_MS = 20_000;
+/** How often the log file is read for the serving line: the start-up figure's resolution. */
+const SERVING_POLL_MS = 2;
 /** Enough of a failed server's stderr to show why. */
 const STDERR_KEEP = 4096;
 
-export async function startServer(spec: ServerSpec, pin: Pin, cwd: string): Promise<RunningServer> {
+/**
+ * Starts a server with its standard output going to `logFile`, as a container
+ * runtime writes a container's output to its log file; removed when it stops.
+ * Not a pipe that this process drains: on a loaded machine this process (on the
+ * load core, beside ghz) fell behind, and a server writing to a full pipe waits
+ * (seen: our server blocked in that write 29% of a run), which measured the
+ * harness, not the server.
+ */
+export async function startServer(
+  spec: ServerSpec,
+  pin: Pin,
+  cwd: string,
+  logFile: string,
+): Promise<RunningServer> {
   const started = performance.now();
-  const child = spawnTracked(spec.command, { env: spec.env, cwd, pin });
+  const out = openSync(logFile, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawnTracked(spec.command, { env: spec.env, cwd, pin, stdout: out });
+  } finally {
+    closeSync(out); // the child has its own
+  }
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-STDERR_KEEP)));
-  const stdout = child.stdout!;
   let timer: NodeJS.Timeout | undefined;
+  let poll: NodeJS.Timeout | undefined;
+  const stop = async (): Promise<void> => {
+    await stopTracked(child, spec.gracefulStop === true);
+    await rm(logFile, { force: true });
+  };
   try {
     const port = await new Promise<number>((resolve, reject) => {
-      let pending = '';
-      const onData = (chunk: Buffer): void => {
-        pending += chunk.toString();
-        for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
-          const address = servingAddress(line);
-          if (address === null) continue;
-          // From here on the log is drained unread, as a log shipper would.
-          stdout.off('data', onData);
-          stdout.resume();
-          resolve(Number(/:(\d+)$/.exec(address)?.[1]));
-          return;
-        }
-      };
-      stdout.on('data', onData);
+      poll = setInterval(() => {
+        const address = servingAddress(readFileSync(logFile, 'utf8'));
+        if (address !== null) resolve(Number(/:(\d+)$/.exec(address)?.[1]));
+      }, SERVING_POLL_MS);
       child.once('exit', (code, signal) =>
         reject(
           new Error(`${spec.name} exited (${code ?? signal}) before serving: ${stderr.trim()}`),
@@ -220,30 +235,28 @@ export async function startServer(spec: ServerSpec, pin: Pin, cwd: string): Prom
     });
     const startupMs = performance.now() - started;
     if (!Number.isInteger(port) || port <= 0) throw new Error(`${spec.name} reported no port`);
-    return {
-      spec,
-      child,
-      pid: child.pid!,
-      port,
-      startupMs,
-      stop: () => stopTracked(child, spec.gracefulStop === true),
-    };
+    return { spec, child, pid: child.pid!, port, startupMs, stop };
   } catch (err) {
-    await stopTracked(child);
+    await stop();
     throw err;
   } finally {
     clearTimeout(timer);
+    clearInterval(poll);
   }
 }
 
-function servingAddress(line: string): string | null {
-  if (!line.includes('"serving"')) return null;
-  try {
-    const parsed = JSON.parse(line) as { msg?: unknown; address?: unknown };
-    return parsed.msg === 'serving' && typeof parsed.address === 'string' ? parsed.address : null;
-  } catch {
-    return null;
+/** The address in the first complete "serving" line of `text`, if any. */
+function servingAddress(text: string): string | null {
+  for (const line of text.split('\n').slice(0, -1)) {
+    if (!line.includes('"serving"')) continue;
+    try {
+      const parsed = JSON.parse(line) as { msg?: unknown; address?: unknown };
+      if (parsed.msg === 'serving' && typeof parsed.address === 'string') return parsed.address;
+    } catch {
+      // not a JSON line: keep looking
+    }
   }
+  return null;
 }
 
 export function pkiFiles(dir: string): Pki {

@@ -1,9 +1,8 @@
 // Every method path this server can offer, so a policy naming a service or a
 // method it does not have (a typo, a missing package) is refused at load time
 // instead of silently matching nothing.
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
-import { LOADER_OPTIONS, echoPackageDefinition } from '../shared/proto.js';
+import { service as healthService } from 'grpc-health-check';
+import { echoPackageDefinition } from '../shared/proto.js';
 
 /**
  * What @grpc/reflection registers (both versions grpcurl and others speak).
@@ -19,13 +18,10 @@ let known: ReadonlySet<string> | null = null;
 /** Reflection is included whether or not it is turned on: a policy may name it ahead. */
 export function kitMethods(): ReadonlySet<string> {
   if (known) return known;
-  // The echo definition the server already loaded; only the health names are read anew.
-  const definition = {
-    ...echoPackageDefinition(),
-    ...protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS),
-  };
+  // The definitions the server already loaded: no proto file is parsed again.
   const paths = new Set(REFLECTION_METHODS);
-  for (const service of Object.values(definition)) {
+  for (const method of Object.values(healthService)) paths.add(method.path);
+  for (const service of Object.values(echoPackageDefinition())) {
     if ('format' in service) continue; // a message or enum type, not a service
     for (const method of Object.values(service)) paths.add(method.path);
   }

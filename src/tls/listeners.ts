@@ -1,6 +1,8 @@
 // What the server adds to grpc-js's TLS listeners:
 //  - each client certificate is held to cert-policy.ts at the end of the
 //    handshake (key size, signature, CA:TRUE), and refused if it falls short;
+//    the answer is kept by the certificate's fingerprint, so a client that
+//    reconnects with the same certificate is not parsed and checked again;
 //  - refused handshakes (no certificate, wrong CA, expired, wrong usage, weak
 //    key or signature, CA:TRUE) are logged as warnings naming the reason, at
 //    most 20 a second (log-limiter.ts);
@@ -67,6 +69,38 @@ function verifyError(socket: TLSSocket): NodeJS.ErrnoException | null {
   return err instanceof Error ? err : null;
 }
 
+/** What the policy says of a certificate, and how the logs name it. */
+interface Checked {
+  problem: string | null;
+  subject: string;
+  serial: string;
+}
+
+/**
+ * By SHA-256 fingerprint: parsing and checking a certificate took about 160 µs,
+ * on every new connection, for the same few client certificates. A
+ * certificate's own bytes decide the policy's answer, so one check per
+ * certificate is the same answer. Bounded, so that hostile churn cannot grow it.
+ */
+const checkedByFingerprint = new Map<string, Checked>();
+const CHECKED_LIMIT = 1024;
+
+function checkCertificate(peer: PeerCertificate): Checked {
+  const key = peer.fingerprint256;
+  const hit = checkedByFingerprint.get(key);
+  if (hit !== undefined) return hit;
+  const cert = new X509Certificate(peer.raw);
+  const checked = {
+    problem: certificateProblem(cert),
+    subject: cert.subject.replaceAll('\n', ', '),
+    serial: cert.serialNumber,
+  };
+  if (checkedByFingerprint.size >= CHECKED_LIMIT)
+    checkedByFingerprint.delete(checkedByFingerprint.keys().next().value as string);
+  checkedByFingerprint.set(key, checked);
+  return checked;
+}
+
 /** Holds the peer certificate to the policy once the handshake is done; null when all is well. */
 function inspect(socket: TLSSocket): Refusal | null {
   if (refusals.has(socket)) return refusals.get(socket) ?? null;
@@ -75,13 +109,8 @@ function inspect(socket: TLSSocket): Refusal | null {
   try {
     const peer = socket.getPeerCertificate();
     if (peer.raw !== undefined) {
-      const cert = new X509Certificate(peer.raw);
-      const problem = certificateProblem(cert);
-      const about = {
-        peer: peerAddress(socket),
-        subject: cert.subject.replaceAll('\n', ', '),
-        serial: cert.serialNumber,
-      };
+      const { problem, subject, serial } = checkCertificate(peer);
+      const about = { peer: peerAddress(socket), subject, serial };
       const verify = verifyError(socket);
       // Our reason first: for a weak key or signature OpenSSL's says only "UNSPECIFIED".
       if (problem !== null) refusal = { code: 'CERTIFICATE_POLICY', reason: problem, ...about };
