@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the tests drive, at pinned versions, into .tools/
 # (git-ignored): grpc_health_probe, grpcurl and ghz built from tools/go.mod,
-# and Python grpcio in a virtual environment. Already-installed tools are kept.
+# promtool built from tools/promtool/go.mod, and Python grpcio in a virtual environment. Already-installed tools are kept.
 #
 #   bash scripts/install-test-tools.sh        # then: npm test
 set -euo pipefail
@@ -30,6 +30,18 @@ else
   ln -sf grpc-health-probe "$tools/bin/grpc_health_probe"
   rm -f "$tools/bin"/.go-tools-*
   touch "$stamp"
+fi
+
+# --- promtool, pinned in tools/promtool/go.mod (its own module: Prometheus's dependency tree
+# is large and needs a newer go directive). A cold build takes minutes; it is cached like the others.
+promstamp="$tools/bin/.promtool-$(sha256sum "$root/tools/promtool/go.sum" | cut -c1-16)"
+if [[ -f "$promstamp" && -x "$tools/bin/promtool" ]]; then
+  echo "install-test-tools: promtool already built ($tools/bin)"
+else
+  echo "install-test-tools: building promtool from tools/promtool/go.mod (a cold build takes minutes) ..."
+  (cd "$root/tools/promtool" && GOBIN="$tools/bin" go install github.com/prometheus/prometheus/cmd/promtool)
+  rm -f "$tools/bin"/.promtool-*
+  touch "$promstamp"
 fi
 
 # --- Python grpcio for the interoperability tests, pinned in test/python/requirements.txt.

@@ -115,6 +115,7 @@ describe('npm run bench --smoke', () => {
         'ours/grpc-js-mtls',
         'ours-no-access-log/grpc-js-mtls',
         'ours/ours-no-access-log',
+        'ours/ours-no-metrics',
       ].sort(),
     );
     for (const ratios of Object.values(result.ratios))

@@ -22,7 +22,7 @@ export default function setup(): void {
     throw new Error(
       `npm test needs Go for the real peers it drives: ${INSTALL.go}, then npm test.`,
     );
-  step('the real peers (grpc_health_probe, grpcurl, ghz, Python grpcio)', 'bash', [
+  step('the real peers (grpc_health_probe, grpcurl, ghz, promtool, Python grpcio)', 'bash', [
     'scripts/install-test-tools.sh',
   ]);
   if (!existsSync(CONNECT_NODE_PACKAGE))

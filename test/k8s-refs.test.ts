@@ -42,6 +42,7 @@ const serverContainer = serverTemplate.spec!.containers[0]!;
 const clientContainer = clientTemplate.spec!.containers[0]!;
 const PROBES = ['startupProbe', 'readinessProbe', 'livenessProbe'] as const;
 const probeCommand = (kind: (typeof PROBES)[number]) => serverContainer[kind]!.exec!.command!;
+const METRICS_PORT = 9464;
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let generated: Manifest[];
@@ -205,9 +206,30 @@ describe('manifest cross-references', () => {
       ...(np.spec!.ingress ?? []).flatMap((r) => r.ports ?? []),
       ...(np.spec!.egress ?? []).flatMap((r) => r.ports ?? []),
     ]);
-    const grpcPorts = policyPorts.filter((p) => p.port !== 53);
+    const grpcPorts = policyPorts.filter((p) => p.port !== 53 && p.port !== METRICS_PORT);
     expect(grpcPorts.length).toBeGreaterThan(0);
     for (const p of grpcPorts) expect(p).toEqual({ protocol: 'TCP', port: port.containerPort });
+  });
+
+  it('serves metrics on their own named port, announced to Prometheus and admitted only from monitoring', () => {
+    const port = serverContainer.ports!.find((p) => p.name === 'metrics')!;
+    expect(port).toMatchObject({ containerPort: METRICS_PORT, protocol: 'TCP' });
+    const address = splitHostPort(envValue(serverContainer, 'METRICS_ADDRESS')!);
+    expect(address.port).toBe(METRICS_PORT);
+    expect(address.port).not.toBe(splitHostPort(envValue(serverContainer, 'GRPC_ADDRESS')!).port);
+    expect(serverTemplate.metadata!.annotations).toEqual({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(METRICS_PORT),
+      'prometheus.io/path': '/metrics',
+    });
+    // No Service exposes it: the scraper finds the pods themselves.
+    for (const svc of services(manifests))
+      expect(svc.spec!.ports!.map((p) => p.port)).not.toContain(METRICS_PORT);
+    // Exactly one policy admits the metrics port, and only from the monitoring namespace.
+    const admitting = networkPolicies(manifests).filter((np) =>
+      (np.spec!.ingress ?? []).some((r) => (r.ports ?? []).some((p) => p.port === METRICS_PORT)),
+    );
+    expect(admitting.map((np) => np.metadata!.name)).toEqual(['grpc-server-metrics']);
   });
 
   it('dials only names the server certificate carries, through a headless Service that exists', () => {
@@ -344,7 +366,7 @@ describe('manifest cross-references', () => {
     ]);
   });
 
-  it('denies all traffic by default and allows only DNS for the client and client to server', () => {
+  it('denies all traffic by default and allows only DNS for the client, client to server, and monitoring to metrics', () => {
     const nps = networkPolicies(manifests);
     const deny = nps.find(
       (np) =>
@@ -364,6 +386,16 @@ describe('manifest cross-references', () => {
       {
         from: [{ podSelector: { matchLabels: { app: 'grpc-client' } } }],
         ports: [{ protocol: 'TCP', port: 50051 }],
+      },
+    ]);
+    const metrics = byName(nps, 'grpc-server-metrics').spec!;
+    expect(metrics.podSelector).toEqual({ matchLabels: { app: 'grpc-server' } });
+    expect(metrics.ingress).toEqual([
+      {
+        from: [
+          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+        ],
+        ports: [{ protocol: 'TCP', port: METRICS_PORT }],
       },
     ]);
     const egress = byName(nps, 'grpc-client-egress').spec!;

@@ -39,6 +39,7 @@ describe('manifest schemas', () => {
       'NetworkPolicy/default-deny',
       'NetworkPolicy/grpc-client-egress',
       'NetworkPolicy/grpc-server-ingress',
+      'NetworkPolicy/grpc-server-metrics',
       'PodDisruptionBudget/grpc-server',
       'Service/grpc-server',
       'Service/grpc-server-headless',

@@ -8,13 +8,14 @@ import { METRICS, METRIC_NAMES, type MetricName, type ScenarioName } from './sce
 import { SERVER_LABELS, type ServerName } from './servers.js';
 import { roundRatios, summarize, type Summary } from './stats.js';
 
-/** Ratios reported, each `a/b`: ours against the others, and the price of the access line. */
+/** Ratios reported, each `a/b`: ours against the others, and the price of the access line and of the metrics. */
 export const COMPARISONS = [
   ['ours', 'grpc-js-mtls'],
   ['ours', 'connect-node'],
   ['ours', 'grpc-go'],
   ['ours-no-access-log', 'grpc-js-mtls'],
   ['ours', 'ours-no-access-log'],
+  ['ours', 'ours-no-metrics'],
 ] as const satisfies readonly (readonly [ServerName, ServerName])[];
 type Named<P> = P extends readonly [infer A extends string, infer B extends string]
   ? `${A}/${B}`

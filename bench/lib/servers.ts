@@ -13,6 +13,7 @@ import { spawnTracked, stopTracked, type Pin } from './processes.js';
 export const SERVER_NAMES = [
   'ours',
   'ours-no-access-log',
+  'ours-no-metrics',
   'grpc-js-mtls',
   'grpc-js-plain',
   'connect-node',
@@ -23,6 +24,7 @@ export type ServerName = (typeof SERVER_NAMES)[number];
 export const SERVER_LABELS: Record<ServerName, string> = {
   ours: 'ours (as shipped)',
   'ours-no-access-log': 'ours, ACCESS_LOG=false',
+  'ours-no-metrics': 'ours, METRICS_ADDRESS unset',
   'grpc-js-mtls': 'bare grpc-js, mTLS',
   'grpc-js-plain': 'bare grpc-js, no TLS',
   'connect-node': 'connect-node, mTLS',
@@ -84,10 +86,18 @@ export function serverSpecs(
     ours: {
       name: 'ours',
       description:
-        'node dist/src/bin/server.js (npm run build output, beside proto/ as in the image): mTLS with rotation, authorization, one JSON log line per RPC (LOG_LEVEL=info), health',
+        'node dist/src/bin/server.js (npm run build output, beside proto/ as in the image): mTLS with rotation, authorization, one JSON log line per RPC (LOG_LEVEL=info), Prometheus metrics on (METRICS_ADDRESS), health',
       command: [...node('ours'), built.ours],
-      // The production defaults, stated so that the caller's environment cannot change them.
-      env: { ...baseEnv(), ...tlsEnv, LOG_LEVEL: 'info', ACCESS_LOG: 'true', ...stopAtOnce },
+      // The production settings (the manifests'), stated so that the caller's environment cannot
+      // change them: metrics on, as k8s/ runs it (bound to loopback here; nothing scrapes it).
+      env: {
+        ...baseEnv(),
+        ...tlsEnv,
+        LOG_LEVEL: 'info',
+        ACCESS_LOG: 'true',
+        METRICS_ADDRESS: '127.0.0.1:0',
+        ...stopAtOnce,
+      },
       tls: true,
       gracefulStop: profiled,
     },
@@ -103,6 +113,15 @@ export function serverSpecs(
         ACCESS_LOG: 'false',
         ...stopAtOnce,
       },
+      tls: true,
+      gracefulStop: profiled,
+    },
+    'ours-no-metrics': {
+      name: 'ours-no-metrics',
+      description:
+        'the same as shipped but without METRICS_ADDRESS (no per-call metrics, no endpoint): what the metrics cost, by difference',
+      command: [...node('ours-no-metrics'), built.ours],
+      env: { ...baseEnv(), ...tlsEnv, LOG_LEVEL: 'info', ACCESS_LOG: 'true', ...stopAtOnce },
       tls: true,
       gracefulStop: profiled,
     },

@@ -4,6 +4,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { createInterface } from 'node:readline';
 import { EchoClient } from './client.js';
 import { runLoop } from './loop.js';
+import { ClientMetrics } from './metrics.js';
+import { MetricsBindError, MetricsEndpoint } from '../shared/metrics-http.js';
 import type { ClientInvocation } from './config.js';
 import { explainCallError } from './errors.js';
 import * as exit from '../shared/exit-codes.js';
@@ -86,7 +88,25 @@ export async function runClient(inv: ClientInvocation, stopped: AbortSignal): Pr
             print({ time: new Date().toISOString(), event: msg, ...obj }),
         }
       : undefined;
-  const client = new EchoClient({ ...inv.options, ...(tlsLog ? { tlsLog } : {}) });
+  // The loop serves its grpc_client_* metrics when asked (METRICS_ADDRESS).
+  const metrics = inv.command === 'loop' && inv.metricsAddress !== '' ? new ClientMetrics() : null;
+  const endpoint = metrics ? new MetricsEndpoint(metrics.registry) : null;
+  if (endpoint) {
+    try {
+      const port = await endpoint.listen(inv.metricsAddress);
+      const address = inv.metricsAddress.replace(/:\d+$/, `:${port}`);
+      print({ time: new Date().toISOString(), event: 'serving metrics', address });
+    } catch (err) {
+      if (!(err instanceof MetricsBindError)) throw err;
+      process.stderr.write(`client: ${err.message}\n`);
+      return exit.BIND_FAILED;
+    }
+  }
+  const client = new EchoClient({
+    ...inv.options,
+    ...(tlsLog ? { tlsLog } : {}),
+    ...(metrics ? { metrics } : {}),
+  });
   try {
     return await runCommand(client, inv, stopped);
   } catch (err) {
@@ -98,5 +118,6 @@ export async function runClient(inv: ClientInvocation, stopped: AbortSignal): Pr
     return exitCode;
   } finally {
     client.close();
+    await endpoint?.close();
   }
 }

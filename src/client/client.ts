@@ -14,6 +14,7 @@ import {
 } from '../tls/client-credentials.js';
 import { ECHO_SERVICE, loadEchoProto, loadHealthProto } from '../shared/proto.js';
 import type { ReloadLog } from '../tls/reloader.js';
+import type { ClientMetrics } from './metrics.js';
 
 export interface ClientOptions {
   /** `host:port`, `dns:///name:port` or `unix:///path`. */
@@ -31,6 +32,8 @@ export interface ClientOptions {
   reloadIntervalMs?: number;
   /** Where reloads and refused file sets are reported; silent by default. */
   tlsLog?: ReloadLog;
+  /** Counts every call into grpc_client_* (metrics.ts); none by default. */
+  metrics?: ClientMetrics;
 }
 
 const DEFAULT_RELOAD_INTERVAL_MS = 5000;
@@ -115,7 +118,10 @@ export class EchoClient {
       options.tlsLog,
     );
     const creds = reloadingChannelCredentials(this.certificates);
-    const channelOpts = channelOptions(options);
+    const channelOpts = {
+      ...channelOptions(options),
+      ...(options.metrics ? { interceptors: [options.metrics.interceptor] } : {}),
+    };
     this.raw = new (loadEchoProto().echo.v1.EchoService)(options.target, creds, channelOpts);
     // Share the echo client's channel so health and echo calls use one connection.
     this.health = new (loadHealthProto().grpc.health.v1.Health)(options.target, creds, {

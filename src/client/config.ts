@@ -10,6 +10,7 @@ import {
   parseSettings,
   text,
 } from '../shared/options.js';
+import { metricsAddress } from '../shared/metrics-http.js';
 import { PROJECT_ROOT } from '../shared/proto.js';
 
 const certs = (name: string): string => join(PROJECT_ROOT, 'certs', name);
@@ -95,6 +96,14 @@ export const CLIENT_SETTINGS = {
     parse: text,
     valueName: 'NAME',
   },
+  metricsAddress: {
+    flag: 'metrics-address',
+    env: 'METRICS_ADDRESS',
+    help: 'loop: serve Prometheus metrics (grpc_client_*) over plain HTTP at http://HOST:PORT/metrics; empty: none',
+    default: '',
+    parse: metricsAddress,
+    valueName: 'HOST:PORT',
+  },
   watch: {
     flag: 'watch',
     kind: 'boolean',
@@ -131,6 +140,8 @@ export interface ClientInvocation {
   intervalMs: number;
   service: string;
   watch: boolean;
+  /** loop: where to serve metrics; '' for none. */
+  metricsAddress: string;
 }
 
 export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv): ClientInvocation | 'help' {
@@ -167,5 +178,6 @@ export function parseClientArgs(argv: string[], env: NodeJS.ProcessEnv): ClientI
     intervalMs: values.intervalMs,
     service: values.service,
     watch: values.watch,
+    metricsAddress: values.metricsAddress,
   };
 }

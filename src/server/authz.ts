@@ -138,6 +138,8 @@ export type Decision =
 
 export class Authorizer {
   private matcher: PolicyMatcher;
+  /** Told of each refused call once it is answered (the metrics count it). */
+  onDenied: ((path: string, code: grpc.status, startedMs: number) => void) | null = null;
 
   constructor(policy: AuthzPolicy) {
     this.matcher = new PolicyMatcher(policy);
@@ -210,6 +212,7 @@ export class Authorizer {
       }
       const code =
         decision.identity === null ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED;
+      const deniedAt = performance.now();
       // Answer before reading the request: a denied caller gets nothing processed.
       return new grpc.ServerInterceptingCall(call, {
         start: (next) => {
@@ -218,6 +221,7 @@ export class Authorizer {
               const ms = performance.now() - started;
               call.sendStatus({ code, details: decision.reason, metadata: new grpc.Metadata() });
               if (access !== null) logRpc(access, method.path, identity, code, ms);
+              this.onDenied?.(method.path, code, deniedAt);
             },
             onReceiveMessage: () => {},
             onReceiveHalfClose: () => {},

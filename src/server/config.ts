@@ -21,6 +21,7 @@ import {
   text,
   type Values,
 } from '../shared/options.js';
+import { metricsAddress } from '../shared/metrics-http.js';
 import { PROJECT_ROOT } from '../shared/proto.js';
 
 const certs = (name: string): string => join(PROJECT_ROOT, 'certs', name);
@@ -43,6 +44,14 @@ export const SERVER_SETTINGS = {
     help: 'TCP address to listen on',
     default: '0.0.0.0:50051',
     parse: address,
+    valueName: 'HOST:PORT',
+  },
+  metricsAddress: {
+    flag: 'metrics-address',
+    env: 'METRICS_ADDRESS',
+    help: 'serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics, never on the gRPC port (the manifests use 0.0.0.0:9464 behind a NetworkPolicy); empty: no metrics',
+    default: '',
+    parse: metricsAddress,
     valueName: 'HOST:PORT',
   },
   unixSocket: {

@@ -61,4 +61,9 @@ export class PolicyReloader {
   async check(): Promise<ReloadResult> {
     return this.poller.check();
   }
+
+  /** Told the result of every poll, timer's or SIGHUP's (the metrics count reloads). */
+  set onResult(hook: ((result: ReloadResult) => void) | null) {
+    this.poller.onResult = hook;
+  }
 }

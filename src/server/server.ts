@@ -17,6 +17,7 @@ import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from '../shar
 import type { ServerConfig } from './config.js';
 import { instrumentTlsListeners } from '../tls/listeners.js';
 import { TlsReloader } from '../tls/reloader.js';
+import { ServerMetrics } from './metrics.js';
 import { LimitedServerCredentials, limitConnections, memoryBound } from './transport-limits.js';
 import {
   EXPIRY_WARNING_DAYS,
@@ -45,6 +46,10 @@ export class EchoServer {
   /** Follows AUTHZ_POLICY_FILE; null when the policy came from the settings. */
   readonly policyReloader: PolicyReloader | null;
   readonly authorizer: Authorizer;
+  /** Null unless METRICS_ADDRESS is set. */
+  readonly metrics: ServerMetrics | null;
+  /** The port the metrics endpoint bound, once started (0 when off). */
+  metricsPort = 0;
   private readonly server: grpc.Server;
   private readonly credentials: LimitedServerCredentials;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -59,6 +64,7 @@ export class EchoServer {
     reflection: Reflection | null,
   ) {
     this.leaf = material.leaf;
+    this.metrics = config.metricsAddress === '' ? null : new ServerMetrics(material);
     this.credentials = new LimitedServerCredentials(
       material,
       { handshakeTimeoutMs: config.handshakeTimeoutMs },
@@ -80,6 +86,7 @@ export class EchoServer {
       (m) => {
         this.credentials.replace(m);
         this.leaf = m.leaf;
+        this.metrics?.tlsLoaded(m);
       },
     );
     // Per-RPC lines only when they would be written: turning them off removes their cost.
@@ -92,6 +99,12 @@ export class EchoServer {
             this.authorizer.replace(p),
           );
     const interceptors = [this.authorizer.interceptor(log, logRpcs ? access : null)];
+    if (this.metrics) {
+      const m = this.metrics;
+      this.authorizer.onDenied = (path, code, at) => m.callDenied(path, code, at);
+      this.reloader.onResult = (r) => m.tlsReload(r);
+      if (this.policyReloader) this.policyReloader.onResult = (r) => m.policyReload(r);
+    }
     this.server = new grpc.Server({
       'grpc.keepalive_time_ms': config.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
@@ -107,6 +120,8 @@ export class EchoServer {
       // a stream could outlive the shutdown deadline (the shutdown tests catch this).
       interceptors,
     });
+    // Per-call metrics: every service added from here on gets its handlers wrapped once.
+    this.metrics?.calls.instrument(this.server);
     this.server.addService(
       loadEchoProto().echo.v1.EchoService.service,
       echoHandlers(config.serverId),
@@ -152,7 +167,13 @@ export class EchoServer {
   async start(): Promise<{ port: number }> {
     const port = await this.bind(this.config.address);
     if (this.config.unixSocket !== '') await this.bind(`unix://${this.config.unixSocket}`);
-    instrumentTlsListeners(this.server, this.log);
+    const metrics = this.metrics;
+    instrumentTlsListeners(
+      this.server,
+      this.log,
+      metrics ? (c) => metrics.handshakeRefused(c) : undefined,
+    );
+    if (metrics) this.metricsPort = await metrics.listen(this.config.metricsAddress);
     limitConnections(this.server, this.config.maxConnections, this.log);
     this.reloader.start(this.config.reloadIntervalMs);
     // One interval for every file followed: TLS files and the policy come from the same kind of volume.
@@ -162,6 +183,9 @@ export class EchoServer {
       {
         address: this.config.address.replace(/:\d+$/, `:${port}`),
         unixSocket: this.config.unixSocket || undefined,
+        metrics: metrics
+          ? this.config.metricsAddress.replace(/:\d+$/, `:${this.metricsPort}`)
+          : 'off',
         certificate: describeCertificate(this.leaf),
         policy: { source: this.config.policySource, ...describePolicy(this.config.policy) },
         reflection: this.config.reflection,
@@ -223,6 +247,8 @@ export class EchoServer {
         resolve('graceful');
       });
     });
+    // Last: a scrape during the drain still sees the calls finishing.
+    await this.metrics?.close();
     this.log.info({ outcome }, 'stopped');
     return outcome;
   }

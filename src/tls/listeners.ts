@@ -129,7 +129,12 @@ function inspect(socket: TLSSocket): Refusal | null {
   return refusal;
 }
 
-export function instrumentTlsListeners(server: grpc.Server, log: Logger): void {
+export function instrumentTlsListeners(
+  server: grpc.Server,
+  log: Logger,
+  /** Told the code of every refused handshake, logged or not (the metrics count them). */
+  onRefused: (code: string) => void = () => {},
+): void {
   const servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
   if (!(servers instanceof Map)) {
     log.warn(
@@ -139,6 +144,7 @@ export function instrumentTlsListeners(server: grpc.Server, log: Logger): void {
   }
   const limiter = new LogLimiter(log, 'TLS handshake failures not logged');
   const warn = (refusal: Refusal) => {
+    onRefused(refusal.code);
     if (!limiter.allow()) return;
     // A revoked certificate says so in the message itself, for operators grepping for it.
     const revoked = refusal.code === 'CERT_REVOKED';

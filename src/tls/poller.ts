@@ -29,6 +29,8 @@ export class Poller<T> {
   private lastRejected: string | null = null;
   private inFlight: Promise<ReloadResult> | null = null;
   private next: Promise<ReloadResult> | null = null;
+  /** Told the result of every poll (the server's metrics count reloads). */
+  onResult: ((result: ReloadResult) => void) | null = null;
 
   constructor(
     private readonly source: PollSource<T>,
@@ -66,9 +68,14 @@ export class Poller<T> {
       this.next ??= this.inFlight.then(again, again);
       return this.next;
     }
-    this.inFlight = this.poll().finally(() => {
-      this.inFlight = null;
-    });
+    this.inFlight = this.poll()
+      .then((result) => {
+        this.onResult?.(result);
+        return result;
+      })
+      .finally(() => {
+        this.inFlight = null;
+      });
     return this.inFlight;
   }
 

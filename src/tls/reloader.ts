@@ -141,6 +141,11 @@ export class TlsReloader {
     return this.poller.check();
   }
 
+  /** Told the result of every poll, timer's or SIGHUP's (the metrics count reloads). */
+  set onResult(hook: ((result: ReloadResult) => void) | null) {
+    this.poller.onResult = hook;
+  }
+
   private accept(material: TlsMaterial, first: boolean): void {
     this.onReload(material);
     this.crlNextUpdate = earliestNextUpdate(material);

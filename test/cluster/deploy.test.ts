@@ -30,6 +30,7 @@ import {
   since,
 } from './helpers/workload-logs.js';
 import { disruptionTests } from './steps/disruptions.js';
+import { metricsTests } from './steps/metrics.js';
 import { networkPolicyTests } from './steps/network-policies.js';
 import { rotationTests } from './steps/rotation.js';
 
@@ -133,6 +134,7 @@ describe.skipIf(reason !== undefined)(
 
     rotationTests();
     networkPolicyTests();
+    metricsTests();
     disruptionTests();
 
     it('kubectl delete -f k8s removes everything', async () => {

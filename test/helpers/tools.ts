@@ -8,7 +8,9 @@ import { PROJECT_ROOT } from '../../src/shared/proto.js';
 export const TOOLS_BIN = join(PROJECT_ROOT, '.tools', 'bin');
 export const INSTALL_HINT = 'run `bash scripts/install-test-tools.sh`';
 
-export function toolPath(name: 'grpc-health-probe' | 'grpcurl' | 'ghz' | 'python'): string {
+export function toolPath(
+  name: 'grpc-health-probe' | 'grpcurl' | 'ghz' | 'promtool' | 'python',
+): string {
   return name === 'python'
     ? join(PROJECT_ROOT, '.tools', 'venv', 'bin', 'python')
     : join(TOOLS_BIN, name);
