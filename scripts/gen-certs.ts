@@ -174,7 +174,7 @@ const usage = `Usage: npm run gen-certs -- [options]
 Creates a private CA and the server, client and probe certificates in certs/,
 and Kubernetes Secret manifests in k8s/. Re-running keeps the CA and re-issues
 the leaf certificates (rotation); --rotate-ca replaces the CA in three steps
-without downtime (see the README); --status reports what expires when.`;
+without downtime (see docs/pki.md); --status reports what expires when.`;
 
 function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

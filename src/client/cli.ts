@@ -1,5 +1,5 @@
 // The commands of `npm run client`: each prints JSON lines on standard output
-// and returns an exit code; failures are explained by client-errors.ts.
+// and returns an exit code; failures are explained by errors.ts.
 import type * as grpc from '@grpc/grpc-js';
 import { createInterface } from 'node:readline';
 import { EchoClient } from './client.js';

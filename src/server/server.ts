@@ -113,7 +113,7 @@ export class EchoServer {
       'grpc.max_receive_message_length': config.maxMessageBytes,
       'grpc.max_send_message_length': config.maxMessageBytes,
       'grpc.max_concurrent_streams': config.maxConcurrentStreams,
-      // grpc-js turns Node's per-connection limit off unless given one (README, "Memory bound").
+      // grpc-js turns Node's per-connection limit off unless given one (docs/reliability.md, "Memory bound").
       'grpc-node.max_session_memory': config.maxSessionMemoryMiB,
       // Channelz stays on although no channelz service is offered: in grpc-js 1.14.7,
       // forceShutdown() only destroys the sessions channelz tracks, so with it off

@@ -1,7 +1,7 @@
 // Limits below gRPC that grpc-js does not expose as options: HTTP/2 settings
 // of Node's server, and a cap on connections per listener. Together with the
 // message size and stream limits they bound what one caller can make the
-// server hold (README, "Memory bound").
+// server hold (docs/reliability.md, "Memory bound").
 import type * as grpc from '@grpc/grpc-js';
 import type { EventEmitter } from 'node:events';
 import type { SecureServerOptions } from 'node:http2';
@@ -62,7 +62,7 @@ const DROP_LOG_BUDGET = 5;
  * rate-limited since any peer can trigger it.
  */
 export function limitConnections(server: grpc.Server, max: number, log: Logger): void {
-  // grpc-js keeps its HTTP/2 servers private; tls-listeners.ts reaches the same field.
+  // grpc-js keeps its HTTP/2 servers private; tls/listeners.ts reaches the same field.
   const servers = (server as unknown as { http2Servers?: Map<EventEmitter, unknown> }).http2Servers;
   if (!(servers instanceof Map)) {
     log.warn('cannot limit connections with this grpc-js version: MAX_CONNECTIONS not applied');
@@ -103,7 +103,7 @@ const CALL_OVERHEAD_BYTES = 256 * 1024;
 const CONNECTION_OVERHEAD_BYTES = 256 * 1024;
 
 /**
- * The most a caller can make the server hold, in bytes (README, "Memory bound").
+ * The most a caller can make the server hold, in bytes (docs/reliability.md, "Memory bound").
  * A call: the request being received, one read ahead and the one in hand, and
  * the reply window plus the reply that filled it: 4 messages and the
  * HTTP/2 and stream buffers. A connection: every stream at once, and Node's

@@ -79,7 +79,7 @@ export function peerOutcome(peer: PeerCertificate | undefined): PeerOutcome {
   } catch (err) {
     return { identity: null, problem: `unreadable client certificate: ${(err as Error).message}` };
   }
-  // The handshake refuses these already (tls-listeners.ts); checked again here so
+  // The handshake refuses these already (listeners.ts); checked again here so
   // that a certificate the policy refuses never authorizes a call, whatever the transport did.
   const problem = certificateProblem(cert);
   const outcome: PeerOutcome =

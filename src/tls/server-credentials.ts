@@ -1,6 +1,6 @@
 // Server credentials that require a client certificate from our CA and can be
 // replaced while serving: a rotated certificate, key or CA bundle (found by
-// tls-reloader.ts) is used by new connections, while existing ones carry on.
+// reloader.ts) is used by new connections, while existing ones carry on.
 //
 // grpc-js's own FileWatcherCertificateProvider loads asynchronously (connections
 // arriving before the first read are dropped). Here the first set is loaded and
