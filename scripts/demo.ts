@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { defaultBundleOptions, generateBundle } from '../src/pki/cert-bundle.js';
 import { EchoClient, type ServingStatus } from '../src/client/client.js';
 import { loadEchoProto, PROJECT_ROOT } from '../src/shared/proto.js';
-import { killProcess, startServerProcess, type ServerProcess } from './lib/server-process.js';
+import {
+  freePort,
+  killProcess,
+  startServerProcess,
+  type ServerProcess,
+} from './lib/server-process.js';
 
 const FILES = [
   'ca.crt',
@@ -23,7 +28,7 @@ const FILES = [
 const DEMO_DRAIN_MS = 1500;
 
 let stepNo = 0;
-const TOTAL = 9;
+const TOTAL = 10;
 async function step<T>(title: string, run: () => Promise<T>): Promise<T> {
   stepNo += 1;
   process.stdout.write(`\n[${stepNo}/${TOTAL}] ${title}\n`);
@@ -76,8 +81,10 @@ async function main(): Promise<void> {
       return temp;
     });
 
+    const metricsPort = await freePort();
     server = await step('Start the mTLS server', async () => {
       const s = await startServerProcess({
+        METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
         TLS_CERT_FILE: join(pki, 'server.crt'),
         TLS_KEY_FILE: join(pki, 'server.key'),
         TLS_CA_FILE: join(pki, 'ca.crt'),
@@ -85,6 +92,7 @@ async function main(): Promise<void> {
         SERVER_ID: 'demo-server',
       });
       show(`listening on 127.0.0.1:${s.port}, client certificates required (pid ${s.child.pid})`);
+      show(`Prometheus metrics on http://127.0.0.1:${metricsPort}/metrics (plain HTTP, own port)`);
       return s;
     });
     const target = `localhost:${server.port}`;
@@ -162,6 +170,27 @@ async function main(): Promise<void> {
         `expected PERMISSION_DENIED, got ${err ? grpc.status[err.code] : 'an answer'}`,
       );
       show(`PERMISSION_DENIED: ${err?.details}`);
+    });
+
+    await step('Metrics: what the server counted, as Prometheus scrapes it', async () => {
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+      expectThat(res.ok, `GET /metrics answered ${res.status}`);
+      const text = await res.text();
+      const value = (pattern: RegExp): number => Number(pattern.exec(text)?.[1] ?? NaN);
+      const echoOk = value(
+        /^grpc_server_handled_total\{[^}]*grpc_method="Echo"[^}]*grpc_code="OK"[^}]*\} (\S+)$/m,
+      );
+      const denied = value(
+        /^grpc_server_handled_total\{[^}]*grpc_method="Echo"[^}]*grpc_code="PermissionDenied"[^}]*\} (\S+)$/m,
+      );
+      const refused = text
+        .split('\n')
+        .filter((l) => l.startsWith('grpc_mtls_tls_handshake_refused_total{'))
+        .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0);
+      expectThat(echoOk >= 1, `expected Echo OK counted, got ${echoOk}`);
+      expectThat(denied >= 1, `expected the probe's denied Echo counted, got ${denied}`);
+      show(`grpc_server_handled_total Echo OK: ${echoOk}, PermissionDenied: ${denied}`);
+      show(`grpc_mtls_tls_handshake_refused_total (all reasons): ${refused}`);
     });
 
     await step('Graceful shutdown: NOT_SERVING first, then exit 0', async () => {

@@ -38,6 +38,7 @@ describe('npm run demo', () => {
     expect(out).toContain(
       'PERMISSION_DENIED: identity spiffe://cluster.local/ns/grpc-mtls/sa/grpc-probe',
     );
+    expect(out).toMatch(/grpc_server_handled_total Echo OK: [1-9]\d*, PermissionDenied: [1-9]/);
     expect(out).toContain('Watch saw: SERVING -> NOT_SERVING');
     expect(out).toContain('Demo complete: every step passed.');
     expect(code).toBe(0);
