@@ -29,6 +29,9 @@ const openssl = async (args: string[]) => {
     return { code: e.code, out: e.stdout + e.stderr };
   }
 };
+/** `openssl verify` of one certificate against the CA and its CRL, as a relying party checks it. */
+const verifyWithCrl = (file: string) =>
+  openssl(['verify', '-crl_check', '-CRLfile', 'ca.crl', '-CAfile', 'ca.crt', file]);
 
 beforeAll(async () => {
   dir = await tempDir();
@@ -63,26 +66,10 @@ describe('gen-certs --revoke', () => {
     expect(text.out).toContain('X509v3 CRL Number');
     expect(text.out).toContain('X509v3 Authority Key Identifier');
     expect(text.out.toLowerCase()).toContain(`serial number: ${serial}`);
-    const client = await openssl([
-      'verify',
-      '-crl_check',
-      '-CRLfile',
-      'ca.crl',
-      '-CAfile',
-      'ca.crt',
-      'client.crt',
-    ]);
+    const client = await verifyWithCrl('client.crt');
     expect(client.code).not.toBe(0);
     expect(client.out).toContain('certificate revoked');
-    const server = await openssl([
-      'verify',
-      '-crl_check',
-      '-CRLfile',
-      'ca.crl',
-      '-CAfile',
-      'ca.crt',
-      'server.crt',
-    ]);
+    const server = await verifyWithCrl('server.crt');
     expect(server.out).toContain('server.crt: OK');
 
     const crl = parseCrl(await readFile(join(certs, 'ca.crl'), 'utf8'));
@@ -122,15 +109,7 @@ describe('gen-certs --revoke', () => {
     expect(crl.number).toBe(4n);
     expect(crl.entries.map((e) => e.serial)).toContain(revoked);
     expect(await serialOf('client.crt')).not.toBe(revoked);
-    const client = await openssl([
-      'verify',
-      '-crl_check',
-      '-CRLfile',
-      'ca.crl',
-      '-CAfile',
-      'ca.crt',
-      'client.crt',
-    ]);
+    const client = await verifyWithCrl('client.crt');
     expect(client.out).toContain('client.crt: OK');
     const status = await gen(['--status']);
     expect(status.stdout).toMatch(new RegExp(`${revoked}\\s+-\\s+`));
