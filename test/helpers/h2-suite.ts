@@ -8,6 +8,7 @@ import type { EchoClient } from '../../src/client/client.js';
 import { memoryBound } from '../../src/server/transport-limits.js';
 import { rssMiB } from './h2-calls.js';
 import { rawH2, type RawH2 } from './h2-frames.js';
+import { byName, deployments, envValue, projectManifests } from './k8s-manifests.js';
 import { makePki, tempDir } from './pki.js';
 import {
   clientFor,
@@ -26,6 +27,18 @@ export const LIMITS = {
 };
 /** Garbage the V8 heap may keep between collections: RSS is not only what is held. */
 const GC_SLACK_MiB = 64;
+
+/**
+ * The V8 settings the server runs with in k8s/ (its heap limits): the bound is
+ * stated for the pod as deployed. Without them, Node 24's V8 lets the young
+ * generation alone grow to 128 MiB of garbage on a large machine.
+ */
+export function deployedNodeOptions(): string {
+  const server = byName(deployments(projectManifests()), 'grpc-server');
+  const value = envValue(server.spec!.template.spec!.containers[0]!, 'NODE_OPTIONS');
+  if (value === undefined) throw new Error('k8s/10-grpc-server.yaml sets no NODE_OPTIONS');
+  return value;
+}
 
 export interface HostileSuite {
   readonly pki: string;
@@ -64,6 +77,7 @@ export function hostileSuite(): HostileSuite {
     await makePki(pki);
     server = await startServerProcess({
       ...pkiEnv(pki),
+      NODE_OPTIONS: deployedNodeOptions(),
       ACCESS_LOG: 'false',
       GRPC_MAX_MESSAGE_BYTES: String(LIMITS.maxMessageBytes),
       GRPC_MAX_CONCURRENT_STREAMS: String(LIMITS.maxConcurrentStreams),
