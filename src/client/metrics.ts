@@ -5,7 +5,7 @@
 // METRICS_ADDRESS when it is set. A method's series are made on its first call:
 // the paths are this client's own methods, never a peer's input.
 import * as grpc from '@grpc/grpc-js';
-import { Registry } from 'prom-client';
+import { Registry } from '../shared/prom.js';
 import {
   GrpcCallFamilies,
   grpcType,

@@ -11,7 +11,7 @@
 // A call to a method the server does not have is answered UNIMPLEMENTED by
 // grpc-js before any of this runs, and is not counted here (as in grpc-go).
 import * as grpc from '@grpc/grpc-js';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../shared/prom.js';
 import {
   GrpcCallFamilies,
   UNKNOWN,

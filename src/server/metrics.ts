@@ -12,7 +12,7 @@
 // list below, and a denied call to a path the server does not serve counts as
 // grpc_service="unknown".
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from '../shared/prom.js';
 import { collectProcessMetrics } from '../shared/metrics-process.js';
 import { MetricsEndpoint } from '../shared/metrics-http.js';
 import { UNKNOWN, splitMethodPath } from '../shared/metrics-grpc.js';

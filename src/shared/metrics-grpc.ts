@@ -12,7 +12,7 @@
 // Every series is made once per method when the method is registered (server)
 // or first called (client, for methods of the proto it was built from): label
 // values never come from a caller, so a hostile caller cannot add series.
-import type { Registry } from 'prom-client';
+import type { Registry } from './prom.js';
 import {
   CounterFamily,
   HistogramFamily,

@@ -4,7 +4,7 @@
 // dates: no identity, message or key material reaches the registry.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import type { Registry } from './prom.js';
 import { KitError } from './errors.js';
 import { BIND_FAILED } from './exit-codes.js';
 

@@ -5,7 +5,7 @@
 // code), so counting a call is a field increment. The text exposition is still
 // prom-client's: a family is registered in its Registry as a metric, and
 // formatted with everything else at scrape time.
-import type { Metric, Registry } from 'prom-client';
+import type { Metric, Registry } from './prom.js';
 
 export interface CounterSeries {
   value: number;
