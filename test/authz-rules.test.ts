@@ -186,6 +186,8 @@ describe('deciding a call', () => {
   it('decides calls after a swap by the new policy only', () => {
     const swapped = new Authorizer(parse(rule([ECHO])));
     expect(swapped.decide(WHOAMI, CLIENT_ID).allowed).toBe(false);
+    // Decided (and remembered) under the old policy first: the swap must forget it.
+    expect(swapped.decide(ECHO, CLIENT_ID).allowed).toBe(true);
     swapped.replace(parse(rule([WHOAMI], { name: 'v2' })));
     expect(swapped.decide(WHOAMI, CLIENT_ID)).toMatchObject({ allowed: true, rule: 'v2' });
     expect(swapped.decide(ECHO, CLIENT_ID).allowed).toBe(false);

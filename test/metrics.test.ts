@@ -121,6 +121,32 @@ describe('the per-call server metrics', () => {
     expect(sampleOf(await scrape(metricsUrl), 'grpc_server_handled_total', bad)).toBe(before + 1);
   });
 
+  it('count a stream that outlives its deadline once, as handled DeadlineExceeded', async () => {
+    const l = { grpc_type: 'server_stream', ...ECHO, grpc_method: 'ServerStream' };
+    const before = await scrape(metricsUrl);
+    const consume = async () => {
+      for await (const _ of client().serverStream('slow', 10, 100, 250)) void _;
+    };
+    await expect(consume()).rejects.toMatchObject({ code: grpc.status.DEADLINE_EXCEEDED });
+    // The server ends the call on its own deadline timer; its access line is written with the count.
+    await logs.waitFor(
+      (line) =>
+        line.msg === 'rpc' &&
+        line.method === '/echo.v1.EchoService/ServerStream' &&
+        line.code === 'DEADLINE_EXCEEDED',
+    );
+    const after = await scrape(metricsUrl);
+    const moved = (labels: Record<string, string>) =>
+      sampleOf(after, 'grpc_server_handled_total', labels) -
+      sampleOf(before, 'grpc_server_handled_total', labels);
+    expect(moved({ ...l, grpc_code: 'DeadlineExceeded' })).toBe(1);
+    expect(moved({ ...l, grpc_code: 'OK' })).toBe(0);
+    expect(
+      sampleOf(after, 'grpc_server_started_total', l) -
+        sampleOf(before, 'grpc_server_started_total', l),
+    ).toBe(1);
+  });
+
   it('count a denied call as a denial and as handled PermissionDenied', async () => {
     const l = { grpc_type: 'unary', ...ECHO, grpc_method: 'WhoAmI' };
     const denied = { ...ECHO, grpc_method: 'WhoAmI', reason: 'no_rule' };

@@ -10,127 +10,26 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { peerOutcome } from '../tls/identity.js';
+import { accessEntry, type AccessEntry, type AccessLog } from '../shared/access-log.js';
 import { LogLimiter } from '../shared/log-limiter.js';
-import { logRpc } from '../shared/logging.js';
+import { AllowedCall } from './allowed-call.js';
+import type { ServerCallMetrics } from './call-metrics.js';
 import type { AuthzPolicy } from './policy-file.js';
 import { PolicyMatcher } from './policy-match.js';
 
-type AuthContext = ReturnType<grpc.ServerInterceptingCallInterface['getAuthContext']>;
-type Listener = Parameters<grpc.ServerInterceptingCallInterface['start']>[0];
-type Status = Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0];
-
-/** What an allowed call's access line names besides its status and duration. */
-interface AccessEntry {
-  access: Logger;
-  path: string;
-  identity: string;
+/** An allowed (caller, method) pair: the rule that allows it and its access line's fixed fields. */
+interface Allowance {
   rule: string;
+  entry: AccessEntry;
 }
 
 /**
- * An allowed call as the handler sees it: every event goes straight to the
- * call grpc-js made, with no layer of its own in between. grpc-js's
- * ServerInterceptingCall would allocate a responder, two listeners and a
- * closure per event for every call; this is one object per call, which is
- * also the listener it hands grpc-js.
- *
- * It gives the handler the auth context the interceptor already read (grpc-js
- * would otherwise go back to the socket, through Node's HTTP/2 socket proxy,
- * for every call to getAuthContext()), and, with an access log, writes the
- * call's line once: when its status is sent, or when grpc-js ends the call
- * itself (deadline, client cancel, a request over the size limit), which
- * never passes sendStatus here but always ends in onCancel.
+ * How many allowed (caller, method) pairs are remembered before the memory
+ * starts over. Callers are verified identities of our CA and methods are the
+ * server's own (grpc-js answers any other path before the interceptor), so
+ * this is far above what a deployment has; it bounds a CA that issues many.
  */
-class AllowedCall implements grpc.ServerInterceptingCallInterface, Listener {
-  private listener: Listener | null = null;
-  /** Set until the line is written: null without an access log, and once written. */
-  private entry: AccessEntry | null;
-
-  constructor(
-    private readonly next: grpc.ServerInterceptingCallInterface,
-    private readonly auth: AuthContext,
-    entry: AccessEntry | null,
-    private readonly started: number,
-  ) {
-    this.entry = entry;
-  }
-
-  /** Takes the entry, so that the line is written once whichever end comes first. */
-  private takeEntry(): AccessEntry | null {
-    const e = this.entry;
-    this.entry = null;
-    return e;
-  }
-
-  start(listener: Listener): void {
-    this.listener = listener;
-    this.next.start(this);
-  }
-
-  onReceiveMetadata(metadata: grpc.Metadata): void {
-    this.listener?.onReceiveMetadata(metadata);
-  }
-
-  onReceiveMessage(message: unknown): void {
-    this.listener?.onReceiveMessage(message);
-  }
-
-  onReceiveHalfClose(): void {
-    this.listener?.onReceiveHalfClose();
-  }
-
-  onCancel(): void {
-    const e = this.takeEntry();
-    if (e !== null) {
-      const ms = performance.now() - this.started;
-      logRpc(e.access, e.path, e.identity, endedWithoutStatus(this.next), ms, e.rule);
-    }
-    this.listener?.onCancel();
-  }
-
-  sendStatus(status: Status): void {
-    const e = this.takeEntry();
-    const ms = e === null ? 0 : performance.now() - this.started;
-    this.next.sendStatus(status); // the response first, then the line
-    if (e !== null) logRpc(e.access, e.path, e.identity, status.code, ms, e.rule);
-  }
-
-  sendMetadata(metadata: grpc.Metadata): void {
-    this.next.sendMetadata(metadata);
-  }
-
-  sendMessage(message: unknown, callback: () => void): void {
-    this.next.sendMessage(message, callback);
-  }
-
-  startRead(): void {
-    this.next.startRead();
-  }
-
-  getPeer(): string {
-    return this.next.getPeer();
-  }
-
-  getDeadline(): grpc.Deadline {
-    return this.next.getDeadline();
-  }
-
-  getHost(): string {
-    return this.next.getHost();
-  }
-
-  getAuthContext(): AuthContext {
-    return this.auth;
-  }
-
-  getConnectionInfo(): ReturnType<grpc.ServerInterceptingCallInterface['getConnectionInfo']> {
-    return this.next.getConnectionInfo();
-  }
-
-  getMetricsRecorder(): ReturnType<grpc.ServerInterceptingCallInterface['getMetricsRecorder']> {
-    return this.next.getMetricsRecorder();
-  }
-}
+const MAX_ALLOWANCES = 4096;
 
 export type Decision =
   | { allowed: true; identity: string; rule: string }
@@ -138,6 +37,9 @@ export type Decision =
 
 export class Authorizer {
   private matcher: PolicyMatcher;
+  /** Allowed pairs by caller, then method, for the policy in use. */
+  private allowances = new Map<string, Map<string, Allowance>>();
+  private allowanceCount = 0;
   /** Told of each refused call once it is answered (the metrics count it). */
   onDenied: ((path: string, code: grpc.status, startedMs: number) => void) | null = null;
 
@@ -148,6 +50,27 @@ export class Authorizer {
   /** Swaps the policy for the calls that start from now on (one reference assignment). */
   replace(policy: AuthzPolicy): void {
     this.matcher = new PolicyMatcher(policy);
+    this.allowances = new Map();
+    this.allowanceCount = 0;
+  }
+
+  /** The decision for an allowed pair seen before, or it decided now (and remembered if allowed). */
+  private allowance(path: string, identity: string): Allowance | null {
+    const known = this.allowances.get(identity)?.get(path);
+    if (known !== undefined) return known;
+    const rule = this.matcher.match(path, identity);
+    if (rule === null) return null;
+    if (this.allowanceCount >= MAX_ALLOWANCES) {
+      this.allowances = new Map();
+      this.allowanceCount = 0;
+    }
+    const allowance = { rule, entry: accessEntry(path, identity, rule) };
+    let byPath = this.allowances.get(identity);
+    if (byPath === undefined)
+      this.allowances.set(identity, (byPath = new Map<string, Allowance>()));
+    byPath.set(path, allowance);
+    this.allowanceCount += 1;
+    return allowance;
   }
 
   /** `problem` says why a caller without an identity has none (identity.ts). */
@@ -159,8 +82,8 @@ export class Authorizer {
         reason: `${problem ?? 'the client certificate carries no usable identity'}; refused ${path}`,
       };
     }
-    const rule = this.matcher.match(path, identity);
-    if (rule !== null) return { allowed: true, identity, rule };
+    const allowance = this.allowance(path, identity);
+    if (allowance !== null) return { allowed: true, identity, rule: allowance.rule };
     return {
       allowed: false,
       identity,
@@ -169,78 +92,82 @@ export class Authorizer {
   }
 
   /**
-   * The one interceptor every call passes: it authorizes and, when given an
-   * access logger, writes the call's line once its status is sent. One layer
-   * instead of two: each grpc-js interceptor layer costs wrapper objects and a
-   * hop per event.
+   * The one interceptor every call passes: it authorizes and hands an allowed
+   * call on as an AllowedCall, which writes its access line (with `access`) and
+   * counts it (with `metrics`) when it ends. One layer: each grpc-js
+   * interceptor layer costs wrapper objects and a hop per event.
    */
-  interceptor(log: Logger, access: Logger | null): grpc.ServerInterceptor {
+  interceptor(
+    log: Logger,
+    access: AccessLog | null,
+    metrics: ServerCallMetrics | null = null,
+  ): grpc.ServerInterceptor {
     // Any caller of our CA can be denied at will: its warnings are rate-limited.
     const denials = new LogLimiter(log, 'permission denials not logged');
+    const timed = access !== null || metrics !== null;
     return (method, call) => {
-      const started = access === null ? 0 : performance.now();
+      const started = timed ? performance.now() : 0;
       const auth = call.getAuthContext();
       const outcome = peerOutcome(auth.sslPeerCertificate);
       const identity = outcome.identity?.id ?? null;
-      const decision = this.decide(method.path, identity, outcome.problem ?? undefined);
-      if (decision.allowed) {
-        const entry =
-          access === null
-            ? null
-            : { access, path: method.path, identity: decision.identity, rule: decision.rule };
+      const allowance = identity === null ? null : this.allowance(method.path, identity);
+      if (allowance !== null) {
         // grpc-js's type asks for its class, but grpc-js only calls the interface's
         // methods on what an interceptor returns (1.14.7: no instanceof anywhere).
         return new AllowedCall(
           call,
           auth,
-          entry,
+          access,
+          allowance.entry,
+          metrics === null ? null : metrics.seriesOf(method.path),
           started,
         ) as unknown as grpc.ServerInterceptingCall;
       }
-      if (denials.allow()) {
-        log.warn(
-          {
-            method: method.path,
-            caller: decision.identity,
-            peer: call.getPeer(),
-            // The log says why; the caller is not told how the policy is built.
-            reason:
-              decision.identity === null ? decision.reason : `${decision.reason}: no rule matched`,
-          },
-          'permission denied',
-        );
-      }
-      const code =
-        decision.identity === null ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED;
-      const deniedAt = performance.now();
-      // Answer before reading the request: a denied caller gets nothing processed.
-      return new grpc.ServerInterceptingCall(call, {
-        start: (next) => {
-          next({
-            onReceiveMetadata: () => {
-              const ms = performance.now() - started;
-              call.sendStatus({ code, details: decision.reason, metadata: new grpc.Metadata() });
-              if (access !== null) logRpc(access, method.path, identity, code, ms);
-              this.onDenied?.(method.path, code, deniedAt);
-            },
-            onReceiveMessage: () => {},
-            onReceiveHalfClose: () => {},
-            onCancel: () => {},
-          });
-        },
-      });
+      const decision = this.decide(method.path, identity, outcome.problem ?? undefined);
+      return this.refuse(call, method.path, decision, log, denials, access, started);
     };
   }
-}
 
-/**
- * The status of a call that grpc-js ended without the interceptor seeing one:
- * DEADLINE_EXCEEDED once its deadline has passed, otherwise CANCELLED (which
- * also stands for a request grpc-js refused as over the size limit: interceptors
- * do not see that status in grpc-js 1.14).
- */
-function endedWithoutStatus(call: grpc.ServerInterceptingCallInterface): grpc.status {
-  const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Date.now() >= at ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
+  /** Answers a denied call before its request is read: a denied caller gets nothing processed. */
+  private refuse(
+    call: grpc.ServerInterceptingCallInterface,
+    path: string,
+    decision: Decision,
+    log: Logger,
+    denials: LogLimiter,
+    access: AccessLog | null,
+    started: number,
+  ): grpc.ServerInterceptingCall {
+    const reason = decision.allowed ? '' : decision.reason;
+    if (denials.allow()) {
+      log.warn(
+        {
+          method: path,
+          caller: decision.identity,
+          peer: call.getPeer(),
+          // The log says why; the caller is not told how the policy is built.
+          reason: decision.identity === null ? reason : `${reason}: no rule matched`,
+        },
+        'permission denied',
+      );
+    }
+    const code =
+      decision.identity === null ? grpc.status.UNAUTHENTICATED : grpc.status.PERMISSION_DENIED;
+    const deniedAt = performance.now();
+    return new grpc.ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMetadata: () => {
+            const ms = performance.now() - started;
+            call.sendStatus({ code, details: reason, metadata: new grpc.Metadata() });
+            if (access !== null) access.write(access.entry(path, decision.identity), code, ms);
+            this.onDenied?.(path, code, deniedAt);
+          },
+          onReceiveMessage: () => {},
+          onReceiveHalfClose: () => {},
+          onCancel: () => {},
+        });
+      },
+    });
+  }
 }

@@ -1,17 +1,17 @@
-// The server's per-call metrics (grpc_server_*, metrics-grpc.ts), taken by
-// wrapping each method's handler once, when its service is added, rather than
-// by an interceptor: an interceptor layer costs grpc-js wrapper objects and a
-// hop per event on every call, a wrapped handler a few field increments.
+// The server's per-call metrics (grpc_server_*, metrics-grpc.ts): the series
+// of every method, made once when its service is added, and the record of the
+// calls the authorizer refuses.
 //
-// A wrapped handler sees the call from the moment grpc-js gives it to the
-// handler: it counts the messages read and written, and the status the handler
-// ends with (the callback's error, an 'error' event, or OK at end()), or
-// CANCELLED / DEADLINE_EXCEEDED when grpc-js ends the call first. Calls the
-// authorizer refuses never reach a handler: it reports them with ended().
+// The calls themselves are counted where the authorizer already is, on the
+// object it hands an allowed call (allowed-call.ts): started when the call
+// arrives, each message read and written, and the status it is answered with,
+// or CANCELLED / DEADLINE_EXCEEDED when grpc-js ends it first. There is no
+// second layer per call: counting is a few field increments on series
+// resolved here, once per method.
+//
 // A call to a method the server does not have is answered UNIMPLEMENTED by
-// grpc-js before any of this runs, and is not counted here (as in grpc-go).
-import * as grpc from '@grpc/grpc-js';
-import type { Registry } from '../shared/prom.js';
+// grpc-js before any of this runs, and is not counted (as in grpc-go).
+import type * as grpc from '@grpc/grpc-js';
 import {
   GrpcCallFamilies,
   UNKNOWN,
@@ -20,24 +20,7 @@ import {
   splitMethodPath,
   type MethodSeries,
 } from '../shared/metrics-grpc.js';
-
-/* eslint-disable @typescript-eslint/no-explicit-any -- handlers of every message type pass through */
-type AnyDefinition = grpc.MethodDefinition<any, any>;
-type Stream = NodeJS.EventEmitter & { cancelled: boolean; getDeadline(): grpc.Deadline };
-type Callback = (err: unknown, value?: unknown, trailer?: unknown, flags?: unknown) => void;
-
-/** The code grpc-js sends for an error a handler gives (its serverErrorToStatus). */
-function codeOf(err: unknown): number {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' && Number.isInteger(code) ? code : grpc.status.UNKNOWN;
-}
-
-/** A call grpc-js ended itself: DEADLINE_EXCEEDED once its deadline has passed, else CANCELLED. */
-function cancelCode(call: Stream): number {
-  const deadline = call.getDeadline();
-  const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Date.now() >= at ? grpc.status.DEADLINE_EXCEEDED : grpc.status.CANCELLED;
-}
+import type { Registry } from '../shared/prom.js';
 
 export class ServerCallMetrics {
   private readonly families: GrpcCallFamilies;
@@ -61,12 +44,25 @@ export class ServerCallMetrics {
   }
 
   /**
-   * Makes every later addService of `server` add wrapped handlers (the echo
-   * service, health, reflection): one wrap per method, at registration.
+   * Makes every later addService of `server` (the echo service, health,
+   * reflection) make its methods' series first. The implementation is handed
+   * on untouched.
    */
   instrument(server: grpc.Server): void {
     const add = server.addService.bind(server);
-    server.addService = (service, impl) => add(service, this.wrapService(service, impl));
+    server.addService = (service, impl) => {
+      this.register(service);
+      add(service, impl);
+    };
+  }
+
+  /** Makes the series of each method of `service`, once. */
+  register(service: grpc.ServiceDefinition): void {
+    for (const def of Object.values(service)) {
+      if (this.byPath.has(def.path)) continue;
+      const { service: name, method } = splitMethodPath(def.path);
+      this.byPath.set(def.path, this.families.method(grpcType(def), name, method));
+    }
   }
 
   /** A call answered before any handler (an authorization refusal), at `startedMs`. */
@@ -75,102 +71,4 @@ export class ServerCallMetrics {
     s.started.value += 1;
     recordHandled(s, code, startedMs);
   }
-
-  /** The implementation of `service` with every handler wrapped; for addService. */
-  wrapService<T extends grpc.UntypedServiceImplementation>(
-    service: grpc.ServiceDefinition,
-    impl: T,
-  ): T {
-    const out: Record<string, unknown> = { ...impl };
-    for (const [name, def] of Object.entries(service)) {
-      const handler = (impl as Record<string, unknown>)[name];
-      if (typeof handler === 'function') out[name] = this.wrapHandler(def, handler as never);
-      // grpc-js also accepts a handler under the method's original (proto) name.
-      const original = def.originalName;
-      if (original !== undefined && original !== name && typeof out[original] === 'function')
-        out[original] = this.wrapHandler(def, out[original] as never);
-    }
-    return out as T;
-  }
-
-  /** One method's handler, counting each call into the series made here, once. */
-  wrapHandler<H extends (...args: any[]) => void>(def: AnyDefinition, handler: H): H {
-    const { service, method } = splitMethodPath(def.path);
-    const s = this.byPath.get(def.path) ?? this.families.method(grpcType(def), service, method);
-    this.byPath.set(def.path, s);
-    if (!def.responseStream) {
-      // Unary and client-streaming: the status is the callback's.
-      const countPushes = def.requestStream;
-      return function (this: unknown, call: Stream, callback: Callback) {
-        const startedMs = performance.now();
-        s.started.value += 1;
-        let done = false;
-        if (countPushes) countReads(call, s);
-        else s.received.value += 1;
-        const respond = (err: unknown, value?: unknown, trailer?: unknown, flags?: unknown) => {
-          if (!done) {
-            done = true;
-            if (err) recordHandled(s, codeOf(err), startedMs);
-            else {
-              s.sent.value += 1;
-              recordHandled(s, grpc.status.OK, startedMs);
-            }
-          }
-          callback(err, value, trailer, flags);
-        };
-        try {
-          handler.call(this, call, respond);
-        } catch (err) {
-          if (!done) recordHandled(s, grpc.status.UNKNOWN, startedMs); // grpc-js answers UNKNOWN
-          done = true;
-          throw err;
-        }
-        // Most handlers answer before returning (Echo does): then no listener is needed. A
-        // cancellation is an I/O event, so it cannot have come while the handler ran.
-        if (!done)
-          call.once('cancelled', () => {
-            if (!done) recordHandled(s, cancelCode(call), startedMs);
-            done = true;
-          });
-      } as unknown as H;
-    }
-    const countPushes = def.requestStream;
-    // Server-streaming and bidirectional: OK at end() unless an 'error' event set a code.
-    return function (this: unknown, call: Stream & { write: (...a: unknown[]) => boolean }) {
-      const startedMs = performance.now();
-      s.started.value += 1;
-      if (countPushes) countReads(call, s);
-      else s.received.value += 1;
-      const write = call.write;
-      call.write = function (this: unknown, ...args: unknown[]) {
-        s.sent.value += 1;
-        return write.apply(this, args);
-      };
-      let code: number = grpc.status.OK;
-      let done = false;
-      const finish = (c: number) => {
-        if (!done) recordHandled(s, c, startedMs);
-        done = true;
-      };
-      call.once('error', (err: unknown) => (code = codeOf(err)));
-      call.once('finish', () => finish(code));
-      call.once('cancelled', () => finish(cancelCode(call)));
-      try {
-        handler.call(this, call);
-      } catch (err) {
-        finish(grpc.status.UNKNOWN); // grpc-js answers a throwing handler UNKNOWN
-        throw err;
-      }
-    } as unknown as H;
-  }
-}
-
-/** Counts each request message grpc-js hands a reading call (its push), not the end (null). */
-function countReads(call: Stream, s: MethodSeries): void {
-  const readable = call as unknown as { push: (chunk: unknown) => boolean };
-  const push = readable.push;
-  readable.push = function (this: unknown, chunk: unknown) {
-    if (chunk !== null) s.received.value += 1;
-    return push.call(this, chunk);
-  };
 }

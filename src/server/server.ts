@@ -11,6 +11,7 @@ import { HealthReporter } from './health.js';
 import { describePolicy } from './policy-file.js';
 import { kitMethods } from './policy-methods.js';
 import { PolicyReloader } from './policy-reloader.js';
+import { PinoAccessLog, type AccessLog } from '../shared/access-log.js';
 import { KitError } from '../shared/errors.js';
 import { BIND_FAILED } from '../shared/exit-codes.js';
 import { ECHO_PROTO, ECHO_SERVICE, LOADER_OPTIONS, loadEchoProto } from '../shared/proto.js';
@@ -59,7 +60,7 @@ export class EchoServer {
   private constructor(
     readonly config: ServerConfig,
     private readonly log: Logger,
-    access: Logger,
+    access: AccessLog | null,
     material: TlsMaterial,
     reflection: Reflection | null,
   ) {
@@ -89,8 +90,6 @@ export class EchoServer {
         this.metrics?.tlsLoaded(m);
       },
     );
-    // Per-RPC lines only when they would be written: turning them off removes their cost.
-    const logRpcs = config.accessLog && access.isLevelEnabled('info');
     this.authorizer = new Authorizer(config.policy);
     this.policyReloader =
       config.policyFile === ''
@@ -98,7 +97,14 @@ export class EchoServer {
         : new PolicyReloader(config.policyFile, config.policyText, kitMethods(), log, (p) =>
             this.authorizer.replace(p),
           );
-    const interceptors = [this.authorizer.interceptor(log, logRpcs ? access : null)];
+    // Per-RPC lines only when they would be written: turning them off removes their cost.
+    const interceptors = [
+      this.authorizer.interceptor(
+        log,
+        config.accessLog ? access : null,
+        this.metrics?.calls ?? null,
+      ),
+    ];
     if (this.metrics) {
       const m = this.metrics;
       this.authorizer.onDenied = (path, code, at) => m.callDenied(path, code, at);
@@ -120,7 +126,7 @@ export class EchoServer {
       // a stream could outlive the shutdown deadline (the shutdown tests catch this).
       interceptors,
     });
-    // Per-call metrics: every service added from here on gets its handlers wrapped once.
+    // Per-call metrics: every service added from here on gets its series made once.
     this.metrics?.calls.instrument(this.server);
     this.server.addService(
       loadEchoProto().echo.v1.EchoService.service,
@@ -135,9 +141,14 @@ export class EchoServer {
 
   /**
    * Loads and checks the TLS files first: the server is never built around bad credentials.
-   * `access` takes the per-RPC lines (logging.ts gives it a batched output); by default `log`.
+   * `access` takes the per-RPC lines (logging.ts gives one on a batched output; null
+   * when the level is above info); by default they go through `log`, at info.
    */
-  static async create(config: ServerConfig, log: Logger, access = log): Promise<EchoServer> {
+  static async create(
+    config: ServerConfig,
+    log: Logger,
+    access: AccessLog | null = log.isLevelEnabled('info') ? new PinoAccessLog(log) : null,
+  ): Promise<EchoServer> {
     const material = await loadTlsMaterial(
       {
         certFile: config.certFile,

@@ -1,7 +1,7 @@
 // Structured JSON logs (pino). Messages describe certificates by subject,
 // serial and expiry only; key material never reaches a log line.
-import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger, type LevelWithSilent, type LoggerOptions } from 'pino';
+import { JsonAccessLog, type AccessLog } from './access-log.js';
 import { LogOutput } from './log-output.js';
 
 export const LOG_LEVELS: readonly LevelWithSilent[] = [
@@ -17,8 +17,11 @@ export const LOG_LEVELS: readonly LevelWithSilent[] = [
 export interface ServerLoggers {
   /** Start-up, rotation, warnings, shutdown: written at once. */
   log: Logger;
-  /** One line per RPC at info: gathered and written in batches (see log-output.ts). */
-  access: Logger;
+  /**
+   * One line per RPC at info, gathered and written in batches (see log-output.ts);
+   * null when the level is above info.
+   */
+  access: AccessLog | null;
   output: LogOutput;
 }
 
@@ -39,62 +42,40 @@ function isoTimeCached(): () => string {
   };
 }
 
-function options(level: LevelWithSilent, name: string): LoggerOptions {
+function options(level: LevelWithSilent, name: string, time: () => string): LoggerOptions {
   return {
     name,
     level,
     base: { pid: process.pid },
-    timestamp: isoTimeCached(),
+    timestamp: time,
     formatters: { level: (label) => ({ level: label }) },
   };
 }
 
-/**
- * The general logger and the access logger, both on one output so lines stay in
- * order. The general logger also drops fields named like key material, should a
- * caller ever pass one; access lines have fixed fields (see logRpc) and skip
- * that pass, which was a third of their cost.
- */
 /** Standard output, opened once however many loggers write to it. */
 let stdoutOutput: LogOutput | undefined;
 
+/**
+ * The general logger and the access log, both on one output so lines stay in
+ * order. The general logger also drops fields named like key material, should a
+ * caller ever pass one; access lines have fixed fields (access-log.ts) and are
+ * built without pino's serializer, in the same format.
+ */
 export function createLoggers(
   level: LevelWithSilent,
   name: string,
   output: LogOutput = (stdoutOutput ??= new LogOutput(1)),
 ): ServerLoggers {
+  const time = isoTimeCached();
   const log = pino(
     {
-      ...options(level, name),
+      ...options(level, name, time),
       redact: { paths: ['key', 'privateKey', '*.key', '*.privateKey'], remove: true },
     },
     output.immediate,
   );
-  const access = pino(options(level, name), output.batched);
+  const access = log.isLevelEnabled('info')
+    ? new JsonAccessLog(output.batched, { name, pid: process.pid, time })
+    : null;
   return { log, access, output };
-}
-
-/**
- * The line each RPC gets at info: method, verified caller, status, duration,
- * and for an allowed call the policy rule that allowed it (a denied call has
- * no `rule`: none matched).
- */
-export function logRpc(
-  log: Logger,
-  method: string,
-  caller: string | null,
-  code: grpc.status,
-  ms: number,
-  rule?: string,
-): void {
-  log.info(
-    {
-      method,
-      caller: caller ?? 'unknown',
-      code: grpc.status[code],
-      ms: Math.round(ms * 1000) / 1000,
-      rule,
-    },
-    'rpc',
-  );
 }

@@ -128,7 +128,12 @@ export class GrpcCallFamilies {
 }
 
 /** Counts one finished call: its code (out-of-range codes count as Unknown) and duration. */
-export function recordHandled(s: MethodSeries, code: number, startedMs: number): void {
+export function recordHandled(
+  s: MethodSeries,
+  code: number,
+  startedMs: number,
+  nowMs = performance.now(),
+): void {
   ((s.handled[code] ?? s.handled[2]) as CounterSeries).value += 1;
-  s.seconds.observe((performance.now() - startedMs) / 1000);
+  s.seconds.observe((nowMs - startedMs) / 1000);
 }

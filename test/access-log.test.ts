@@ -1,0 +1,127 @@
+// The access line (src/shared/access-log.ts): built by hand for speed, it must
+// be the very line pino writes for the same fields, whatever a caller puts in
+// the method path and whatever a certificate puts in the identity.
+import * as grpc from '@grpc/grpc-js';
+import fc from 'fast-check';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import {
+  JsonAccessLog,
+  PinoAccessLog,
+  accessEntry,
+  type AccessLog,
+} from '../src/shared/access-log.js';
+import { createLoggers } from '../src/shared/logging.js';
+import { LogOutput } from '../src/shared/log-output.js';
+
+const TIME = ',"time":"2026-12-02T05:00:00.000Z"';
+const PID = 4242;
+
+/** One line from each: our hand-built one, and pino's with the options createLoggers gives it. */
+function bothLines(
+  method: string,
+  caller: string | null,
+  rule: string | undefined,
+  code: grpc.status,
+  ms: number,
+): [string, string] {
+  const ours: string[] = [];
+  const theirs: string[] = [];
+  const json: AccessLog = new JsonAccessLog(
+    { write: (l) => ours.push(l), flush: () => {} },
+    { name: 'grpc-server', pid: PID, time: () => TIME },
+  );
+  const logger = pino(
+    {
+      name: 'grpc-server',
+      level: 'info',
+      base: { pid: PID },
+      timestamp: () => TIME,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    { write: (l: string) => theirs.push(l) },
+  );
+  json.write(json.entry(method, caller, rule), code, ms);
+  const viaPino = new PinoAccessLog(logger);
+  viaPino.write(viaPino.entry(method, caller, rule), code, ms);
+  return [ours.join(''), theirs.join('')];
+}
+
+describe('the access line', () => {
+  it('is the line pino writes for the same fields, for an allowed and a denied call', () => {
+    const [allowedOurs, allowedPino] = bothLines(
+      '/echo.v1.EchoService/Echo',
+      'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-client',
+      'client-echo',
+      grpc.status.OK,
+      0.123456,
+    );
+    expect(allowedOurs).toBe(allowedPino);
+    expect(JSON.parse(allowedOurs)).toEqual({
+      level: 'info',
+      time: '2026-12-02T05:00:00.000Z',
+      pid: PID,
+      name: 'grpc-server',
+      method: '/echo.v1.EchoService/Echo',
+      caller: 'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-client',
+      rule: 'client-echo',
+      code: 'OK',
+      ms: 0.123,
+      msg: 'rpc',
+    });
+    const [deniedOurs, deniedPino] = bothLines('/x.Y/Z', null, undefined, 16, 2);
+    expect(deniedOurs).toBe(deniedPino);
+    expect(JSON.parse(deniedOurs)).toMatchObject({ caller: 'unknown', code: 'UNAUTHENTICATED' });
+    expect(JSON.parse(deniedOurs)).not.toHaveProperty('rule');
+  });
+
+  it("stays pino's line for any method, caller and rule text, any status and any duration", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 80 }),
+        fc.option(fc.string({ unit: 'binary', maxLength: 80 }), { nil: null }),
+        fc.option(fc.string({ unit: 'grapheme', maxLength: 20 }), { nil: undefined }),
+        fc.integer({ min: 0, max: 16 }),
+        fc.double({ min: 0, max: 1e7, noNaN: true }),
+        (method, caller, rule, code, ms) => {
+          const [ours, theirs] = bothLines(method, caller, rule, code, ms);
+          expect(ours).toBe(theirs);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('keeps a hostile method path inside its own field, on its own line', () => {
+    const path = '/a.B/C","code":"OK"}\n{"forged":"\u2028';
+    const [line] = bothLines(path, 'id', undefined, grpc.status.PERMISSION_DENIED, 1);
+    expect(line.split('\n')).toHaveLength(2); // the line and the empty rest after its newline
+    expect(JSON.parse(line)).toMatchObject({ method: path, code: 'PERMISSION_DENIED' });
+  });
+
+  it('serializes the fixed fields once, into the entry', () => {
+    const e = accessEntry('/a.B/C', 'spiffe://x/"y"', 'r1');
+    expect(e.json).toBe(',"method":"/a.B/C","caller":"spiffe://x/\\"y\\"","rule":"r1"');
+    expect(accessEntry('/a.B/C', null).json).toBe(',"method":"/a.B/C","caller":"unknown"');
+  });
+
+  it("goes, from createLoggers, to the output's gathered lines with the general logger's time", () => {
+    const chunks: string[] = [];
+    const out = new LogOutput({ write: (c: string) => chunks.push(c) });
+    try {
+      const { log, access } = createLoggers('info', 'grpc-server', out);
+      access?.write(access.entry('/a.B/C', 'id', 'r'), 0, 1);
+      expect(chunks).toEqual([]); // gathered, not yet written
+      log.info('next');
+      const [rpc, next] = chunks
+        .join('')
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(rpc).toMatchObject({ msg: 'rpc', method: '/a.B/C', pid: process.pid });
+      expect(Date.parse(String(rpc?.time))).toBeLessThanOrEqual(Date.parse(String(next?.time)));
+    } finally {
+      out.close();
+    }
+  });
+});
