@@ -19,7 +19,12 @@ import type { ServerConfig } from './config.js';
 import { instrumentTlsListeners } from '../tls/listeners.js';
 import { TlsReloader } from '../tls/reloader.js';
 import { ServerMetrics } from './metrics.js';
-import { LimitedServerCredentials, limitConnections, memoryBound } from './transport-limits.js';
+import {
+  LimitedServerCredentials,
+  grpcServerOptions,
+  limitConnections,
+  memoryBound,
+} from './transport-limits.js';
 import {
   EXPIRY_WARNING_DAYS,
   daysLeft,
@@ -66,30 +71,13 @@ export class EchoServer {
   ) {
     this.leaf = material.leaf;
     this.metrics = config.metricsAddress === '' ? null : new ServerMetrics(material);
-    this.credentials = new LimitedServerCredentials(
-      material,
-      { handshakeTimeoutMs: config.handshakeTimeoutMs },
-      {
-        maxConcurrentStreams: config.maxConcurrentStreams,
-        maxHeaderListBytes: config.maxHeaderListBytes,
-      },
-    );
-    this.reloader = new TlsReloader(
-      {
-        certFile: config.certFile,
-        keyFile: config.keyFile,
-        caFile: config.caFile,
-        crlFile: config.crlFile,
-      },
-      'server',
-      material,
-      log,
-      (m) => {
-        this.credentials.replace(m);
-        this.leaf = m.leaf;
-        this.metrics?.tlsLoaded(m);
-      },
-    );
+    // The settings name the TLS files and the limits with the fields these take.
+    this.credentials = new LimitedServerCredentials(material, config, config);
+    this.reloader = new TlsReloader(config, 'server', material, log, (m) => {
+      this.credentials.replace(m);
+      this.leaf = m.leaf;
+      this.metrics?.tlsLoaded(m);
+    });
     this.authorizer = new Authorizer(config.policy);
     this.policyReloader =
       config.policyFile === ''
@@ -111,21 +99,7 @@ export class EchoServer {
       this.reloader.onResult = (r) => m.tlsReload(r);
       if (this.policyReloader) this.policyReloader.onResult = (r) => m.policyReload(r);
     }
-    this.server = new grpc.Server({
-      'grpc.keepalive_time_ms': config.keepaliveTimeMs,
-      'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
-      'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
-      'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs,
-      'grpc.max_receive_message_length': config.maxMessageBytes,
-      'grpc.max_send_message_length': config.maxMessageBytes,
-      'grpc.max_concurrent_streams': config.maxConcurrentStreams,
-      // grpc-js turns Node's per-connection limit off unless given one (docs/reliability.md, "Memory bound").
-      'grpc-node.max_session_memory': config.maxSessionMemoryMiB,
-      // Channelz stays on although no channelz service is offered: in grpc-js 1.14.7,
-      // forceShutdown() only destroys the sessions channelz tracks, so with it off
-      // a stream could outlive the shutdown deadline (the shutdown tests catch this).
-      interceptors,
-    });
+    this.server = new grpc.Server({ ...grpcServerOptions(config), interceptors });
     // Per-call metrics: every service added from here on gets its series made once.
     this.metrics?.calls.instrument(this.server);
     this.server.addService(
@@ -149,15 +123,7 @@ export class EchoServer {
     log: Logger,
     access: AccessLog | null = log.isLevelEnabled('info') ? new PinoAccessLog(log) : null,
   ): Promise<EchoServer> {
-    const material = await loadTlsMaterial(
-      {
-        certFile: config.certFile,
-        keyFile: config.keyFile,
-        caFile: config.caFile,
-        crlFile: config.crlFile,
-      },
-      'server',
-    );
+    const material = await loadTlsMaterial(config, 'server');
     // Loaded only when turned on (it is off by default): 5 MiB and part of start-up otherwise.
     const reflection = config.reflection
       ? (await import('@grpc/reflection')).ReflectionService

@@ -9,6 +9,35 @@ import type { Logger } from 'pino';
 import { RotatingServerCredentials, type CredentialOptions } from '../tls/server-credentials.js';
 import type { TlsMaterial } from '../tls/material.js';
 
+/** What grpcServerOptions reads from the server's settings (config.ts). */
+export interface GrpcLimits {
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  maxConnectionAgeMs: number;
+  maxConnectionAgeGraceMs: number;
+  maxMessageBytes: number;
+  maxConcurrentStreams: number;
+  maxSessionMemoryMiB: number;
+}
+
+/** grpc-js's own server options for the connection lifetime and the limits it offers. */
+export function grpcServerOptions(c: GrpcLimits): grpc.ServerOptions {
+  return {
+    'grpc.keepalive_time_ms': c.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': c.keepaliveTimeoutMs,
+    'grpc.max_connection_age_ms': c.maxConnectionAgeMs,
+    'grpc.max_connection_age_grace_ms': c.maxConnectionAgeGraceMs,
+    'grpc.max_receive_message_length': c.maxMessageBytes,
+    'grpc.max_send_message_length': c.maxMessageBytes,
+    'grpc.max_concurrent_streams': c.maxConcurrentStreams,
+    // grpc-js turns Node's per-connection limit off unless given one (docs/reliability.md, "Memory bound").
+    'grpc-node.max_session_memory': c.maxSessionMemoryMiB,
+    // Channelz stays on although no channelz service is offered: in grpc-js 1.14.7,
+    // forceShutdown() only destroys the sessions channelz tracks, so with it off
+    // a stream could outlive the shutdown deadline (the shutdown tests catch this).
+  };
+}
+
 export interface Http2Limits {
   maxConcurrentStreams: number;
   maxHeaderListBytes: number;
