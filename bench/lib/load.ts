@@ -159,8 +159,10 @@ export async function runNewConns(
   let r: NewConnsOutput;
   try {
     r = JSON.parse(stdout) as NewConnsOutput;
-  } catch {
-    throw new Error(`newconns exited with ${code} and no report: ${stderr.trim()}`);
+  } catch (err) {
+    throw new Error(`newconns exited with ${code} and no report: ${stderr.trim()}`, {
+      cause: err,
+    });
   }
   return {
     ok: r.calls,

@@ -33,7 +33,9 @@ function readNamed(variable: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new SettingsError(`${variable} (${path}) cannot be read: ${(err as Error).message}`);
+    throw new SettingsError(`${variable} (${path}) cannot be read: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
