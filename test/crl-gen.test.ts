@@ -65,7 +65,8 @@ describe('gen-certs --revoke', () => {
     expect(text.out).toContain('Version 2');
     expect(text.out).toContain('X509v3 CRL Number');
     expect(text.out).toContain('X509v3 Authority Key Identifier');
-    expect(text.out.toLowerCase()).toContain(`serial number: ${serial}`);
+    // OpenSSL prints whole bytes: a serial of an odd number of hex digits gains a leading 0.
+    expect(text.out.toLowerCase()).toMatch(new RegExp(`serial number: 0?${serial}\\n`));
     const client = await verifyWithCrl('client.crt');
     expect(client.code).not.toBe(0);
     expect(client.out).toContain('certificate revoked');
