@@ -41,9 +41,9 @@ function bothLines(
     },
     { write: (l: string) => theirs.push(l) },
   );
-  json.write(json.entry(method, caller, rule), code, ms);
+  json.write(accessEntry(method, caller, rule), code, ms);
   const viaPino = new PinoAccessLog(logger);
-  viaPino.write(viaPino.entry(method, caller, rule), code, ms);
+  viaPino.write(accessEntry(method, caller, rule), code, ms);
   return [ours.join(''), theirs.join('')];
 }
 
@@ -110,7 +110,7 @@ describe('the access line', () => {
     const out = new LogOutput({ write: (c: string) => chunks.push(c) });
     try {
       const { log, access } = createLoggers('info', 'grpc-server', out);
-      access?.write(access.entry('/a.B/C', 'id', 'r'), 0, 1);
+      access?.write(accessEntry('/a.B/C', 'id', 'r'), 0, 1);
       expect(chunks).toEqual([]); // gathered, not yet written
       log.info('next');
       const [rpc, next] = chunks

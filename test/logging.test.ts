@@ -6,6 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { accessEntry } from '../src/shared/access-log.js';
 import { createLoggers } from '../src/shared/logging.js';
 import { LogOutput } from '../src/shared/log-output.js';
 import { PROJECT_ROOT } from '../src/shared/proto.js';
@@ -72,7 +73,7 @@ describe('the log output', () => {
   it('writes what is gathered when pino flushes', () => {
     const { target, out } = output();
     const { log, access } = createLoggers('info', 'test', out);
-    access?.write(access.entry('/echo.v1.EchoService/Echo', 'spiffe://x/y', 'r'), 0, 1.23456);
+    access?.write(accessEntry('/echo.v1.EchoService/Echo', 'spiffe://x/y', 'r'), 0, 1.23456);
     expect(target.chunks).toEqual([]);
     let called = false;
     log.flush(() => (called = true));
@@ -111,7 +112,7 @@ describe('the loggers', () => {
     const { target, out } = output();
     const { access } = createLoggers('info', 'grpc-server', out);
     const before = Date.now();
-    access?.write(access.entry('/echo.v1.EchoService/Echo', null), 7, 0.5);
+    access?.write(accessEntry('/echo.v1.EchoService/Echo', null), 7, 0.5);
     out.flush();
     const line = JSON.parse(target.chunks.join('')) as Record<string, unknown>;
     expect(line).toMatchObject({

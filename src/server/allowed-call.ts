@@ -29,7 +29,7 @@ export class AllowedCall implements Interface, Listener {
   private open = true;
 
   /**
-   * @param access  the access log and this call's fixed fields, or null without one
+   * @param access  the access log, or null without one; `entry` is this call's fixed fields
    * @param series  the method's metrics, or null without metrics
    * @param started performance.now() when the call arrived (0 when neither is kept)
    */
@@ -37,7 +37,7 @@ export class AllowedCall implements Interface, Listener {
     private readonly next: Interface,
     private readonly auth: AuthContext,
     private readonly access: AccessLog | null,
-    private readonly entry: AccessEntry | null,
+    private readonly entry: AccessEntry,
     private readonly series: MethodSeries | null,
     private readonly started: number,
   ) {
@@ -51,8 +51,7 @@ export class AllowedCall implements Interface, Listener {
     if (this.access === null && this.series === null) return;
     const now = performance.now();
     if (this.series !== null) recordHandled(this.series, code, this.started, now);
-    if (this.access !== null && this.entry !== null)
-      this.access.write(this.entry, code, now - this.started);
+    if (this.access !== null) this.access.write(this.entry, code, now - this.started);
   }
 
   start(listener: Listener): void {

@@ -34,6 +34,7 @@ const MAX_ALLOWANCES = 4096;
 export type Decision =
   | { allowed: true; identity: string; rule: string }
   | { allowed: false; identity: string | null; reason: string };
+type Denial = Extract<Decision, { allowed: false }>;
 
 export class Authorizer {
   private matcher: PolicyMatcher;
@@ -75,20 +76,10 @@ export class Authorizer {
 
   /** `problem` says why a caller without an identity has none (identity.ts). */
   decide(path: string, identity: string | null, problem?: string): Decision {
-    if (identity === null) {
-      return {
-        allowed: false,
-        identity,
-        reason: `${problem ?? 'the client certificate carries no usable identity'}; refused ${path}`,
-      };
-    }
-    const allowance = this.allowance(path, identity);
-    if (allowance !== null) return { allowed: true, identity, rule: allowance.rule };
-    return {
-      allowed: false,
-      identity,
-      reason: `identity ${identity} is not allowed to call ${path}`,
-    };
+    const allowance = identity === null ? null : this.allowance(path, identity);
+    if (identity !== null && allowance !== null)
+      return { allowed: true, identity, rule: allowance.rule };
+    return denial(path, identity, problem);
   }
 
   /**
@@ -123,8 +114,8 @@ export class Authorizer {
           started,
         ) as unknown as grpc.ServerInterceptingCall;
       }
-      const decision = this.decide(method.path, identity, outcome.problem ?? undefined);
-      return this.refuse(call, method.path, decision, log, denials, access, started);
+      const refused = denial(method.path, identity, outcome.problem ?? undefined);
+      return this.refuse(call, method.path, refused, log, denials, access, started);
     };
   }
 
@@ -132,13 +123,13 @@ export class Authorizer {
   private refuse(
     call: grpc.ServerInterceptingCallInterface,
     path: string,
-    decision: Decision,
+    decision: Denial,
     log: Logger,
     denials: LogLimiter,
     access: AccessLog | null,
     started: number,
   ): grpc.ServerInterceptingCall {
-    const reason = decision.allowed ? '' : decision.reason;
+    const { reason } = decision;
     if (denials.allow()) {
       log.warn(
         {
@@ -160,7 +151,7 @@ export class Authorizer {
           onReceiveMetadata: () => {
             const ms = performance.now() - started;
             call.sendStatus({ code, details: reason, metadata: new grpc.Metadata() });
-            if (access !== null) access.write(access.entry(path, decision.identity), code, ms);
+            if (access !== null) access.write(accessEntry(path, decision.identity), code, ms);
             this.onDenied?.(path, code, deniedAt);
           },
           onReceiveMessage: () => {},
@@ -170,4 +161,20 @@ export class Authorizer {
       },
     });
   }
+}
+
+/** Why a call is refused: no usable identity, or no rule for it. `problem` as in decide(). */
+function denial(path: string, identity: string | null, problem?: string): Denial {
+  if (identity === null) {
+    return {
+      allowed: false,
+      identity,
+      reason: `${problem ?? 'the client certificate carries no usable identity'}; refused ${path}`,
+    };
+  }
+  return {
+    allowed: false,
+    identity,
+    reason: `identity ${identity} is not allowed to call ${path}`,
+  };
 }

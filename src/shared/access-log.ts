@@ -26,7 +26,6 @@ export interface AccessEntry {
 }
 
 export interface AccessLog {
-  entry(method: string, caller: string | null, rule?: string): AccessEntry;
   /** One line: `entry`'s fields, the status's name and the duration in ms (to the µs). */
   write(entry: AccessEntry, code: grpc.status, ms: number): void;
 }
@@ -75,10 +74,6 @@ export class JsonAccessLog implements AccessLog {
     this.base = `,"pid":${options.pid},"name":${JSON.stringify(options.name)}`;
   }
 
-  entry(method: string, caller: string | null, rule?: string): AccessEntry {
-    return accessEntry(method, caller, rule);
-  }
-
   write(entry: AccessEntry, code: grpc.status, ms: number): void {
     const status = CODE_MEMBERS[code] ?? `,"code":${JSON.stringify(codeName(code))}`;
     const rounded = roundMs(ms);
@@ -92,10 +87,6 @@ export class JsonAccessLog implements AccessLog {
 /** The same fields through any pino logger, at info. */
 export class PinoAccessLog implements AccessLog {
   constructor(private readonly logger: Logger) {}
-
-  entry(method: string, caller: string | null, rule?: string): AccessEntry {
-    return accessEntry(method, caller, rule);
-  }
 
   write(entry: AccessEntry, code: grpc.status, ms: number): void {
     this.logger.info(

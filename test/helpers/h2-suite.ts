@@ -33,7 +33,7 @@ const GC_SLACK_MiB = 64;
  * stated for the pod as deployed. Without them, Node 24's V8 lets the young
  * generation alone grow to 128 MiB of garbage on a large machine.
  */
-export function deployedNodeOptions(): string {
+function deployedNodeOptions(): string {
   const server = byName(deployments(projectManifests()), 'grpc-server');
   const value = envValue(server.spec!.template.spec!.containers[0]!, 'NODE_OPTIONS');
   if (value === undefined) throw new Error('k8s/10-grpc-server.yaml sets no NODE_OPTIONS');
