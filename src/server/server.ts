@@ -22,6 +22,7 @@ import { ServerMetrics } from './metrics.js';
 import {
   LimitedServerCredentials,
   grpcServerOptions,
+  destroySessions,
   limitConnections,
   memoryBound,
 } from './transport-limits.js';
@@ -216,7 +217,10 @@ export class EchoServer {
     this.health.endWatches();
     const outcome = await new Promise<'graceful' | 'forced'>((resolve) => {
       const timer = setTimeout(() => {
+        // Sessions first: forceShutdown() stops the listeners, which forgets them.
+        const cut = destroySessions(this.server);
         this.server.forceShutdown();
+        this.log.warn({ connections: cut }, 'shutdown deadline passed: connections cut');
         resolve('forced');
       }, this.config.shutdownTimeoutMs);
       this.server.tryShutdown(() => {
