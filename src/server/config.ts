@@ -23,9 +23,9 @@ import {
 } from '../shared/options.js';
 import { metricsAddress } from '../shared/metrics-http.js';
 import { PROJECT_ROOT } from '../shared/proto.js';
+import { TRANSPORT_SETTINGS } from './transport-settings.js';
 
 const certs = (name: string): string => join(PROJECT_ROOT, 'certs', name);
-const MiB = 1024 * 1024;
 
 /** The client identity gen-certs issues with its defaults. */
 export const DEFAULT_CLIENT_IDENTITY = 'spiffe://cluster.local/ns/grpc-mtls/sa/grpc-client';
@@ -102,14 +102,6 @@ export const SERVER_SETTINGS = {
     parse: integer(100, 3_600_000),
     valueName: 'MS',
   },
-  handshakeTimeoutMs: {
-    flag: 'tls-handshake-timeout-ms',
-    env: 'TLS_HANDSHAKE_TIMEOUT_MS',
-    help: 'drop a TLS handshake not finished in this time',
-    default: 10_000,
-    parse: integer(100, 120_000),
-    valueName: 'MS',
-  },
   allowedIdentities: {
     flag: 'allowed-identity',
     env: 'AUTHZ_ALLOWED_IDENTITIES',
@@ -135,94 +127,6 @@ export const SERVER_SETTINGS = {
     default: false,
     parse: boolean,
   },
-  drainDelayMs: {
-    flag: 'drain-delay-ms',
-    env: 'SHUTDOWN_DRAIN_DELAY_MS',
-    help: 'after SIGTERM, keep serving (NOT_SERVING) this long so endpoints drop the pod first',
-    default: 5000,
-    parse: integer(0, 600_000),
-    valueName: 'MS',
-  },
-  shutdownTimeoutMs: {
-    flag: 'shutdown-timeout-ms',
-    env: 'SHUTDOWN_TIMEOUT_MS',
-    help: 'then wait this long for in-flight calls before forcing',
-    default: 10_000,
-    parse: integer(0, 600_000),
-    valueName: 'MS',
-  },
-  keepaliveTimeMs: {
-    flag: 'keepalive-time-ms',
-    env: 'GRPC_KEEPALIVE_TIME_MS',
-    help: 'ping an idle connection after this long to find dead peers',
-    default: 30_000,
-    parse: integer(1000, 86_400_000),
-    valueName: 'MS',
-  },
-  keepaliveTimeoutMs: {
-    flag: 'keepalive-timeout-ms',
-    env: 'GRPC_KEEPALIVE_TIMEOUT_MS',
-    help: 'close the connection when a ping is not answered in this time',
-    default: 10_000,
-    parse: integer(100, 600_000),
-    valueName: 'MS',
-  },
-  maxConnectionAgeMs: {
-    flag: 'max-connection-age-ms',
-    env: 'GRPC_MAX_CONNECTION_AGE_MS',
-    help: 'close connections after this age so clients re-resolve and spread over replicas',
-    default: 300_000,
-    parse: integer(1000, 86_400_000),
-    valueName: 'MS',
-  },
-  maxConnectionAgeGraceMs: {
-    flag: 'max-connection-age-grace-ms',
-    env: 'GRPC_MAX_CONNECTION_AGE_GRACE_MS',
-    help: 'time given to calls in flight on an aged connection',
-    default: 30_000,
-    parse: integer(0, 86_400_000),
-    valueName: 'MS',
-  },
-  maxMessageBytes: {
-    flag: 'max-message-bytes',
-    env: 'GRPC_MAX_MESSAGE_BYTES',
-    help: 'largest message accepted or sent',
-    default: 4 * MiB,
-    parse: integer(1024, 64 * MiB),
-    valueName: 'BYTES',
-  },
-  maxConcurrentStreams: {
-    flag: 'max-concurrent-streams',
-    env: 'GRPC_MAX_CONCURRENT_STREAMS',
-    help: 'streams one connection may have open at once',
-    default: 100,
-    parse: integer(1, 10_000),
-    valueName: 'N',
-  },
-  maxHeaderListBytes: {
-    flag: 'max-header-list-bytes',
-    env: 'GRPC_MAX_HEADER_LIST_BYTES',
-    help: 'largest request header list (metadata), uncompressed; larger streams are reset',
-    default: 16 * 1024,
-    parse: integer(1024, 1 * MiB),
-    valueName: 'BYTES',
-  },
-  maxSessionMemoryMiB: {
-    flag: 'max-session-memory-mib',
-    env: 'GRPC_MAX_SESSION_MEMORY_MIB',
-    help: "Node's HTTP/2 memory per connection (streams, header tables, queued frames); beyond it new streams are refused",
-    default: 32,
-    parse: integer(1, 4096),
-    valueName: 'MIB',
-  },
-  maxConnections: {
-    flag: 'max-connections',
-    env: 'MAX_CONNECTIONS',
-    help: 'connections each listener holds at once, handshakes included; more are closed at once',
-    default: 1000,
-    parse: integer(1, 1_000_000),
-    valueName: 'N',
-  },
   serverId: {
     flag: 'server-id',
     env: 'SERVER_ID',
@@ -247,6 +151,7 @@ export const SERVER_SETTINGS = {
     parse: boolean,
     valueName: 'true|false',
   },
+  ...TRANSPORT_SETTINGS,
 } as const;
 
 export type ServerConfig = Omit<
