@@ -27,10 +27,16 @@ function bothLines(
 ): [string, string] {
   const ours: string[] = [];
   const theirs: string[] = [];
-  const json: AccessLog = new JsonAccessLog(
-    { write: (l) => ours.push(l), flush: () => {} },
-    { name: 'grpc-server', pid: PID, time: () => TIME },
+  // Through the output it writes to in the server: its bytes, gathered and written out.
+  const out = new LogOutput(
+    { write: (chunk: string) => ours.push(chunk) },
+    { flushMs: 60_000, maxPendingBytes: 1_000_000 },
   );
+  const json: AccessLog = new JsonAccessLog(out.batched, {
+    name: 'grpc-server',
+    pid: PID,
+    time: () => TIME,
+  });
   const logger = pino(
     {
       name: 'grpc-server',
@@ -42,6 +48,7 @@ function bothLines(
     { write: (l: string) => theirs.push(l) },
   );
   json.write(accessEntry(method, caller, rule), code, ms);
+  out.close();
   const viaPino = new PinoAccessLog(logger);
   viaPino.write(accessEntry(method, caller, rule), code, ms);
   return [ours.join(''), theirs.join('')];

@@ -26,7 +26,7 @@ class Recorder {
 }
 
 const outputs: LogOutput[] = [];
-function output(options = { flushMs: 60_000, maxPendingChars: 1_000_000 }) {
+function output(options = { flushMs: 60_000, maxPendingBytes: 1_000_000 }) {
   const target = new Recorder();
   const out = new LogOutput(target, options);
   outputs.push(out);
@@ -39,7 +39,7 @@ afterAll(() => {
 
 describe('the log output', () => {
   it('writes gathered access lines together once the flush interval has passed', async () => {
-    const { target, out } = output({ flushMs: 20, maxPendingChars: 1_000_000 });
+    const { target, out } = output({ flushMs: 20, maxPendingBytes: 1_000_000 });
     const written = target.next();
     out.batched.write('a\n');
     out.batched.write('b\n');
@@ -50,7 +50,7 @@ describe('the log output', () => {
   });
 
   it('writes gathered access lines at the end of the turn in which they reach the size limit', async () => {
-    const { target, out } = output({ flushMs: 60_000, maxPendingChars: 10 });
+    const { target, out } = output({ flushMs: 60_000, maxPendingBytes: 10 });
     const written = target.next();
     out.batched.write('12345\n');
     out.batched.write('67890\n');
@@ -162,7 +162,7 @@ describe('a process that exits with access lines still gathered', () => {
       script,
       [
         `import { LogOutput } from ${JSON.stringify(module)};`,
-        `const out = new LogOutput(1, { flushMs: 60_000, maxPendingChars: 1_000_000 });`,
+        `const out = new LogOutput(1, { flushMs: 60_000, maxPendingBytes: 1_000_000 });`,
         `out.batched.write('first\\n');`,
         `out.batched.write('second\\n');`,
         `if (process.argv[2] === 'throw') throw new Error('boom');`,

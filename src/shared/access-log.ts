@@ -4,15 +4,16 @@
 // The server's own access log (JsonAccessLog) writes the line pino would write
 // for the same fields, built by hand: the fields that do not change from call
 // to call (method, caller, rule) are serialized once into an AccessEntry that
-// the authorizer keeps per caller and method, so that a line costs one string
-// concatenation: the fixed fragment, the status from a table, the duration.
+// the authorizer keeps per caller and method, as UTF-8 bytes, so that a line is
+// five copies into the output's buffer: the head (remade once a millisecond),
+// the entry, the status from a table, the duration's digits and the end.
 // Through pino's generic serializer it was the largest part of our server's
-// own per-call cost (docs/performance.md). test/logging.test.ts holds the two
-// to the same output. Given any other pino logger (tests capture lines that
+// own per-call cost (docs/performance.md). test/access-log.test.ts holds the
+// two to the same output. Given any other pino logger (tests capture lines that
 // way), PinoAccessLog writes the same fields through it.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { LogSink } from './log-output.js';
+import type { LineBatch } from './log-output.js';
 
 /** The fields of an access line that stay the same from call to call, prepared once. */
 export interface AccessEntry {
@@ -23,6 +24,8 @@ export interface AccessEntry {
   readonly rule: string | undefined;
   /** Those three as JSON members, each with its leading comma. */
   readonly json: string;
+  /** `json` in UTF-8. */
+  readonly bytes: Uint8Array;
 }
 
 export interface AccessLog {
@@ -35,7 +38,7 @@ export function accessEntry(method: string, caller: string | null, rule?: string
   const json =
     `,"method":${JSON.stringify(method)},"caller":${JSON.stringify(who)}` +
     (rule === undefined ? '' : `,"rule":${JSON.stringify(rule)}`);
-  return { method, caller: who, rule, json };
+  return { method, caller: who, rule, json, bytes: Buffer.from(json) };
 }
 
 /** Rounds a duration to the microsecond, as every access line gives it. */
@@ -47,11 +50,14 @@ function codeName(code: grpc.status): string {
   return name ?? String(code);
 }
 
-/** `,"code":"NAME"` for every status code, made once. */
-const CODE_MEMBERS: readonly string[] = Array.from(
-  { length: 17 },
-  (_, code) => `,"code":${JSON.stringify(codeName(code))}`,
+/** `,"code":"NAME","ms":`, the members around a line's duration, for a code. */
+const statusMembers = (code: grpc.status): Buffer =>
+  Buffer.from(`,"code":${JSON.stringify(codeName(code))},"ms":`);
+/** The same for every status code, made once. */
+const STATUS_MEMBERS: readonly Buffer[] = Array.from({ length: 17 }, (_, code) =>
+  statusMembers(code),
 );
+const TAIL = Buffer.from(',"msg":"rpc"}\n');
 
 export interface JsonAccessLogOptions {
   /** The logger's name (pino's `name`). */
@@ -61,26 +67,37 @@ export interface JsonAccessLogOptions {
   time: () => string;
 }
 
-/** The server's access log: pino's line for the same fields, written to a LogSink (batched). */
+/** The server's access log: pino's line for the same fields, gathered in a LineBatch. */
 export class JsonAccessLog implements AccessLog {
-  private readonly head: string;
   private readonly base: string;
+  /** The time member `head` was made with. */
+  private time = '';
+  /** `{"level":"info","time":…,"pid":…,"name":…`, for that time. */
+  private head = Buffer.alloc(0);
 
   constructor(
-    private readonly sink: LogSink,
+    private readonly batch: LineBatch,
     private readonly options: JsonAccessLogOptions,
   ) {
-    this.head = '{"level":"info"';
     this.base = `,"pid":${options.pid},"name":${JSON.stringify(options.name)}`;
   }
 
   write(entry: AccessEntry, code: grpc.status, ms: number): void {
-    const status = CODE_MEMBERS[code] ?? `,"code":${JSON.stringify(codeName(code))}`;
+    // The same string, unchanged, until the millisecond changes.
+    const time = this.options.time();
+    if (time !== this.time) {
+      this.time = time;
+      this.head = Buffer.from(`{"level":"info"${time}${this.base}`);
+    }
     const rounded = roundMs(ms);
-    const duration = Number.isFinite(rounded) ? rounded : null;
-    this.sink.write(
-      `${this.head}${this.options.time()}${this.base}${entry.json}${status},"ms":${duration},"msg":"rpc"}\n`,
-    );
+    const batch = this.batch;
+    batch.bytes(this.head);
+    batch.bytes(entry.bytes);
+    batch.bytes(STATUS_MEMBERS[code] ?? statusMembers(code));
+    // A number's text (or null) is ASCII: a digit, '.', '-', 'e', '+'.
+    batch.ascii(String(Number.isFinite(rounded) ? rounded : null));
+    batch.bytes(TAIL);
+    batch.endLine();
   }
 }
 

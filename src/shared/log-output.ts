@@ -1,10 +1,12 @@
 // Where the server's log lines go: standard output, written synchronously so
 // that nothing is lost when the process exits. Access lines (one per RPC) are
-// the exception: they are gathered and written together, because one write
-// system call per RPC was the largest single cost the benchmark found.
+// the exception: they are gathered, as bytes, and written together, because one
+// write system call per RPC was the largest single cost the benchmark found,
+// and building each line as a string to join and encode again cost the next
+// most (docs/performance.md).
 //
 // Order is kept: any other line first writes out the gathered access lines.
-// Gathered lines wait at most `flushMs`, or until `maxPendingChars` have built
+// Gathered lines wait at most `flushMs`, or until `maxPendingBytes` have built
 // up and the current turn of the event loop has ended (so the write never sits
 // between an RPC and its response), and are written when the process exits
 // through Node (process.exit, the end of the event loop, an uncaught error).
@@ -18,77 +20,95 @@ export interface LogSink {
   flush(cb?: (err?: Error) => void): void;
 }
 
+/**
+ * The gathered lines. A line is either one string (`write`) or built from parts:
+ * `bytes` (UTF-8, copied as they are) and `ascii` (text of code points below
+ * 128 only, such as a number), then `endLine()`, which counts it.
+ */
+export interface LineBatch extends LogSink {
+  bytes(part: Uint8Array): void;
+  ascii(part: string): void;
+  endLine(): void;
+}
+
 export interface LogOutputOptions {
   /** How long an access line may wait before it is written. */
   flushMs: number;
-  /** Written at the end of the event loop's turn when this much is pending (characters, about bytes). */
-  maxPendingChars: number;
+  /** Written at the end of the event loop's turn when this much is pending. */
+  maxPendingBytes: number;
 }
 
-export const DEFAULT_LOG_OUTPUT: LogOutputOptions = { flushMs: 200, maxPendingChars: 16_384 };
+export const DEFAULT_LOG_OUTPUT: LogOutputOptions = { flushMs: 200, maxPendingBytes: 16_384 };
 
 /** Output a failing file descriptor may hold back before lines are dropped, so memory stays bounded. */
 const MAX_HELD_BYTES = 8 * 1024 * 1024;
+/** The gathering buffer's first size; it grows when a turn of the event loop writes more. */
+const INITIAL_BYTES = 32 * 1024;
+
+type Target = number | { write(chunk: string): unknown };
 
 export class LogOutput {
   /** For lines that must appear now: start-up, warnings, errors, shutdown. */
   readonly immediate: LogSink;
   /** For access lines: gathered, written in batches. */
-  readonly batched: LogSink;
-  private pending: string[] = [];
-  private pendingChars = 0;
+  readonly batched: LineBatch;
+  private buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+  private used = 0;
   private timer: NodeJS.Timeout | null = null;
   private soon: NodeJS.Immediate | null = null;
   private readonly flushNow = () => this.flush();
-  private readonly writeOut: (chunk: string) => void;
+  private readonly writeOut: (chunk: Buffer) => void;
 
   /**
    * @param target  a file descriptor (1 for stdout), or anything with `write(string)`,
    *                which tests use to see exactly what is written and when.
    */
   constructor(
-    target: number | { write(chunk: string): unknown },
+    target: Target,
     private readonly options: LogOutputOptions = DEFAULT_LOG_OUTPUT,
   ) {
-    let out: { write(chunk: string): unknown };
-    if (typeof target !== 'number') out = target;
-    else {
-      // sonic-boom, pino's writer: synchronous (so exit loses nothing), copes with
-      // partial writes and EAGAIN on a full pipe, holds output back while writes
-      // fail (up to maxLength, then drops it); pino's wrapper goes quiet on EPIPE.
-      const fd = pino.destination({ dest: target, sync: true, maxLength: MAX_HELD_BYTES });
-      // Any other write error (ENOSPC, EIO) would otherwise be thrown from a
-      // timer and end the process: say it once on stderr and keep serving.
-      let reported = false;
-      fd.on('error', (err: NodeJS.ErrnoException) => {
-        if (reported) return;
-        reported = true;
-        process.stderr.write(
-          `log output: cannot write to file descriptor ${target} (${err.code ?? err.message}); log lines are held back, then dropped, until writing works again\n`,
-        );
-      });
-      out = fd;
-    }
-    this.writeOut = (chunk) => void out.write(chunk);
+    this.writeOut = writerFor(target);
     this.immediate = {
       write: (line) => {
         this.flush();
-        this.writeOut(line);
+        this.writeOut(Buffer.from(line));
       },
       flush: (cb) => this.flushThen(cb),
     };
     this.batched = {
-      write: (line) => this.gather(line),
+      write: (line) => {
+        this.room(Buffer.byteLength(line));
+        this.used += this.buffer.write(line, this.used, 'utf8');
+        this.endLine();
+      },
+      bytes: (part) => {
+        this.room(part.length);
+        this.buffer.set(part, this.used);
+        this.used += part.length;
+      },
+      ascii: (part) => {
+        this.room(part.length);
+        // A few characters: a loop costs less than a call into Buffer.write.
+        const { buffer, used } = this;
+        for (let i = 0; i < part.length; i++) buffer[used + i] = part.charCodeAt(i);
+        this.used = used + part.length;
+      },
+      endLine: () => this.endLine(),
       flush: (cb) => this.flushThen(cb),
     };
     process.on('exit', this.flushNow);
   }
 
-  private gather(line: string): void {
-    this.pending.push(line);
-    this.pendingChars += line.length;
-    if (this.pendingChars >= this.options.maxPendingChars)
-      this.soon ??= setImmediate(this.flushNow);
+  /** Makes room for `n` more bytes, keeping what is gathered. */
+  private room(n: number): void {
+    if (this.used + n <= this.buffer.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(2 * this.buffer.length, this.used + n));
+    this.buffer.copy(bigger, 0, 0, this.used);
+    this.buffer = bigger;
+  }
+
+  private endLine(): void {
+    if (this.used >= this.options.maxPendingBytes) this.soon ??= setImmediate(this.flushNow);
     else this.timer ??= setTimeout(this.flushNow, this.options.flushMs).unref();
   }
 
@@ -106,10 +126,12 @@ export class LogOutput {
       clearImmediate(this.soon);
       this.soon = null;
     }
-    if (this.pending.length === 0) return;
-    const chunk = this.pending.join('');
-    this.pending = [];
-    this.pendingChars = 0;
+    if (this.used === 0) return;
+    // The writer may hold on to the chunk (a failing descriptor): it gets its
+    // own, and gathering goes on in a new buffer.
+    const chunk = this.buffer.subarray(0, this.used);
+    this.buffer = Buffer.allocUnsafeSlow(this.buffer.length);
+    this.used = 0;
     this.writeOut(chunk);
   }
 
@@ -118,4 +140,29 @@ export class LogOutput {
     this.flush();
     process.off('exit', this.flushNow);
   }
+}
+
+function writerFor(target: Target): (chunk: Buffer) => void {
+  if (typeof target !== 'number') return (chunk) => void target.write(chunk.toString('utf8'));
+  // sonic-boom, pino's writer: synchronous (so exit loses nothing), copes with
+  // partial writes and EAGAIN on a full pipe, holds output back while writes
+  // fail (up to maxLength, then drops it); pino's wrapper goes quiet on EPIPE.
+  // In buffer mode it writes the bytes it is given, with no string in between.
+  const fd = pino.destination({
+    dest: target,
+    sync: true,
+    maxLength: MAX_HELD_BYTES,
+    contentMode: 'buffer',
+  });
+  // Any other write error (ENOSPC, EIO) would otherwise be thrown from a
+  // timer and end the process: say it once on stderr and keep serving.
+  let reported = false;
+  fd.on('error', (err: NodeJS.ErrnoException) => {
+    if (reported) return;
+    reported = true;
+    process.stderr.write(
+      `log output: cannot write to file descriptor ${target} (${err.code ?? err.message}); log lines are held back, then dropped, until writing works again\n`,
+    );
+  });
+  return (chunk) => void fd.write(chunk as unknown as string);
 }
