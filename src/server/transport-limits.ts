@@ -54,7 +54,12 @@ export function destroySessions(server: grpc.Server): number {
     if (!(sessions instanceof Set)) continue;
     for (const session of sessions as Set<ServerHttp2Session>) {
       if (session.destroyed) continue;
-      session.destroy(undefined, constants.NGHTTP2_CANCEL);
+      // Node's destroy(code): a number as the first argument is the GOAWAY code
+      // (as grpc-js's forceShutdown passes it); destroy(undefined, code) would send NO_ERROR.
+      (session.destroy as unknown as (code: number) => void).call(
+        session,
+        constants.NGHTTP2_CANCEL,
+      );
       cut += 1;
     }
   }

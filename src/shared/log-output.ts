@@ -44,6 +44,8 @@ export const DEFAULT_LOG_OUTPUT: LogOutputOptions = { flushMs: 200, maxPendingBy
 const MAX_HELD_BYTES = 8 * 1024 * 1024;
 /** The gathering buffer's first size; it grows when a turn of the event loop writes more. */
 const INITIAL_BYTES = 32 * 1024;
+/** Larger than this, the gathering buffer is dropped after a flush rather than kept. */
+const MAX_KEPT_BYTES = 256 * 1024;
 
 type Target = number | { write(chunk: string): unknown };
 
@@ -127,11 +129,14 @@ export class LogOutput {
       this.soon = null;
     }
     if (this.used === 0) return;
-    // The writer may hold on to the chunk (a failing descriptor): it gets its
-    // own, and gathering goes on in a new buffer.
-    const chunk = this.buffer.subarray(0, this.used);
-    this.buffer = Buffer.allocUnsafeSlow(this.buffer.length);
+    // The writer may hold on to the chunk (a failing descriptor): it gets a
+    // copy of exactly what was gathered, so what it holds is what it counts
+    // against MAX_HELD_BYTES, and gathering goes on in the same buffer.
+    const chunk = Buffer.allocUnsafeSlow(this.used);
+    this.buffer.copy(chunk, 0, 0, this.used);
     this.used = 0;
+    // A burst may have grown the buffer: it goes back to its first size.
+    if (this.buffer.length > MAX_KEPT_BYTES) this.buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);
     this.writeOut(chunk);
   }
 
