@@ -217,7 +217,7 @@ export class EchoServer {
     this.health.endWatches();
     const outcome = await new Promise<'graceful' | 'forced'>((resolve) => {
       const timer = setTimeout(() => {
-        // Sessions first: forceShutdown() stops the listeners, which forgets them.
+        // With channelz off, forceShutdown() does not find the sessions: cut them here.
         const cut = destroySessions(this.server);
         this.server.forceShutdown();
         this.log.warn({ connections: cut }, 'shutdown deadline passed: connections cut');
