@@ -1,13 +1,14 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
+import { DEFAULT_CIPHERS } from 'node:tls';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Authorizer } from '../src/server/authz.js';
 import { PolicyError, loadPolicyFile, policyFromIdentities } from '../src/server/policy-file.js';
-import { certificateProblem } from '../src/tls/cert-policy.js';
+import { SECURE_CIPHERS, certificateProblem } from '../src/tls/cert-policy.js';
 import { LogLimiter } from '../src/shared/log-limiter.js';
 import { parseClientArgs } from '../src/client/config.js';
 import { diagnoseConnection, explainCallError, parseTarget } from '../src/client/errors.js';
@@ -354,6 +355,9 @@ describe('the certificate policy', () => {
     ca = await loadCa(dir.path);
   });
   afterAll(() => dir.remove());
+  it("offers Node's default ciphers, raised to security level 2", () => {
+    expect(SECURE_CIPHERS).toBe(`${DEFAULT_CIPHERS}:@SECLEVEL=2`);
+  });
   const problem = async (name: string, unsafe: Parameters<typeof writeLeaf>[4]) =>
     certificateProblem(
       new X509Certificate(

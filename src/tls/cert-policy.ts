@@ -6,15 +6,18 @@
 // SECURE_CIPHERS), but Node reports only "UNSPECIFIED" for it; naming the
 // reason needs the certificate, read here with node:crypto. A leaf marked
 // CA:TRUE, which OpenSSL accepts as a client certificate, is refused only here.
-import type { X509Certificate } from 'node:crypto';
-import { DEFAULT_CIPHERS } from 'node:tls';
+import { constants, type X509Certificate } from 'node:crypto';
 
 /**
  * Node's cipher list at OpenSSL security level 2 (112-bit security): peer keys
  * below RSA 2048 and SHA-1 signatures are refused inside the handshake. Node 20
  * runs at level 1, where RSA 1024 passes.
+ *
+ * The list is node:crypto's copy of tls.DEFAULT_CIPHERS: an ES import of node:tls
+ * builds its namespace by reading every export, and `rootCertificates` then parses
+ * Node's whole CA bundle (about 1 MiB of resident memory, never used here).
  */
-export const SECURE_CIPHERS = `${DEFAULT_CIPHERS}:@SECLEVEL=2`;
+export const SECURE_CIPHERS = `${constants.defaultCipherList}:@SECLEVEL=2`;
 
 /** RSA below this is factorable by well-funded attackers (NIST SP 800-131A: disallowed since 2014). */
 export const MIN_RSA_BITS = 2048;
