@@ -47,15 +47,18 @@ RUN go build -trimpath -ldflags='-s -w' -o /out/grpc_health_probe github.com/grp
  && go version -m /out/grpc_health_probe \
     | grep -Eq '^[[:space:]]+mod[[:space:]]+github.com/grpc-ecosystem/grpc-health-probe[[:space:]]+v0\.4\.40[[:space:]]+h1:Lr1E28yjpR3D1V42tNDjrFB0Vk\+4X0TCDSVfiWXo008=$'
 
-# --- build: TypeScript to dist/, with the dev dependencies (tsc) ------------------------
+# --- build: the two entry points bundled into dist/, with the dev dependencies (esbuild) ----
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json tsconfig.image.json ./
-# src/ without src/pki/ (.dockerignore): the certificate tool is not part of the image.
+COPY tsconfig.json ./
+COPY scripts/build.ts ./scripts/
+COPY scripts/lib/bundle.ts ./scripts/lib/
+# src/ without src/pki/ (.dockerignore): the certificate tool is not part of the image, and
+# the bundle fails if anything it holds imports it.
 COPY src ./src
-RUN npm run build:image
+RUN npm run build
 
 # --- production dependencies only ----------------------------------------------------------
 # No install scripts: none of the runtime dependencies needs one, and none gets to run code
@@ -77,11 +80,11 @@ WORKDIR /app
 COPY package.json ./
 COPY proto ./proto
 COPY --from=deps /app/node_modules ./node_modules
-COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist ./dist
 COPY --from=probe /out/grpc_health_probe /usr/local/bin/grpc_health_probe
 # Numeric, so Kubernetes can check runAsNonRoot without a passwd entry; above 10000 so it
 # matches no account on the host.
 USER 10001:10001
 EXPOSE 50051
-# The server; the client Deployment sets its own command (node dist/src/bin/client.js).
-CMD ["node", "dist/src/bin/server.js"]
+# The server; the client Deployment sets its own command (node dist/client.cjs).
+CMD ["node", "dist/server.cjs"]

@@ -1,11 +1,15 @@
 // The image, checked without Docker: the Dockerfile and .dockerignore against the
 // manifests, the pinned tools and the build output.
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../src/shared/proto.js';
+import { ENTRY_POINTS, builtEntry } from '../scripts/lib/bundle.js';
+import { followLog, killProcess } from '../scripts/lib/server-process.js';
+import { within } from '../scripts/lib/within.js';
 import {
   baseImageArgs,
   buildApp,
@@ -13,10 +17,7 @@ import {
   dockerIgnores,
   dockerignorePatterns,
   finalStage,
-  importedModules,
-  importsByFile,
   inEngineRange,
-  packageOf,
   parseDockerfile,
 } from './helpers/k8s-image.js';
 import {
@@ -27,7 +28,9 @@ import {
   projectManifests,
   readProjectFile,
 } from './helpers/k8s-manifests.js';
-import { tempDir } from './helpers/pki.js';
+import { makePki, tempDir } from './helpers/pki.js';
+
+const run = promisify(execFile);
 
 const dockerfile = parseDockerfile();
 const final = finalStage(dockerfile);
@@ -36,6 +39,7 @@ const pkg = JSON.parse(readProjectFile('package.json')) as {
   version: string;
   engines: { node: string };
   dependencies: Record<string, string>;
+  scripts: Record<string, string>;
 };
 const baseArgs = baseImageArgs();
 const nodeImage = baseArgs.defaults.get('NODE_IMAGE') ?? '';
@@ -46,9 +50,10 @@ const client = byName(deployments(manifests), 'grpc-client').spec!.template.spec
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let app: string;
+let bundled: Awaited<ReturnType<typeof buildApp>>['bundled'];
 beforeAll(async () => {
   dir = await tempDir('grpc-mtls-k8s-image-');
-  app = await buildApp(dir.path);
+  ({ app, bundled } = await buildApp(dir.path));
 });
 afterAll(() => dir.remove());
 
@@ -108,13 +113,13 @@ describe('the image', () => {
       dockerfile.filter((i) => i.stage === stage && i.op === 'RUN').map((i) => i.args);
     expect(runs('build')).toEqual([
       expect.stringMatching(/^npm ci\b(?!.*--omit)/),
-      'npm run build:image',
+      'npm run build',
     ]);
     expect(runs('deps')).toEqual([expect.stringMatching(/^npm ci --omit=dev\b/)]);
     expect(final.filter((i) => i.op === 'RUN')).toEqual([]);
     expect(copiedFromStages(dockerfile)).toEqual([
       { stage: 'deps', dest: './node_modules' },
-      { stage: 'build', dest: './dist/src' },
+      { stage: 'build', dest: './dist' },
       { stage: 'probe', dest: '/usr/local/bin/grpc_health_probe' },
     ]);
   });
@@ -151,7 +156,7 @@ describe('the image', () => {
     }
   });
 
-  it('ships package.json and proto/ beside dist/src, and both commands exist in the build', () => {
+  it('ships package.json and proto/ beside dist/, and both commands exist in the build', () => {
     const copies = final.filter((i) => i.op === 'COPY').map((i) => i.args);
     expect(copies).toEqual(expect.arrayContaining(['package.json ./', 'proto ./proto']));
     expect(final.filter((i) => i.op === 'WORKDIR').at(-1)!.args).toBe('/app');
@@ -162,23 +167,26 @@ describe('the image', () => {
     }
   });
 
-  it('compiles from what the build stage copies: the entry points and all they import, never src/pki/', async () => {
+  it('bundles what the build stage copies: the entry points and all they import, never src/pki/', () => {
     const build = dockerfile.filter((i) => i.stage === 'build' && i.op === 'COPY');
     const copied = build.flatMap((i) => i.args.split(/\s+/).slice(0, -1));
-    const tsconfig = JSON.parse(readProjectFile('tsconfig.image.json')) as { files: string[] };
-    expect(tsconfig.files).toEqual(['src/bin/server.ts', 'src/bin/client.ts']);
-    expect(copied).toEqual(expect.arrayContaining(['src', 'tsconfig.image.json']));
-    for (const [file, specifiers] of await importsByFile(join(PROJECT_ROOT, 'src'), '.ts')) {
-      if (dockerIgnores(dockerignorePatterns(), relative(PROJECT_ROOT, file))) continue;
-      for (const s of [...specifiers].filter((x) => x.startsWith('.'))) {
-        const target = relative(PROJECT_ROOT, resolve(dirname(file), s));
-        expect(target.split(sep)[0], `${relative(PROJECT_ROOT, file)} imports ${s}`).toBe('src');
-        expect(target, `${relative(PROJECT_ROOT, file)} imports ${s}`).not.toMatch(/^src\/pki\//);
-      }
+    expect(Object.values(ENTRY_POINTS)).toEqual(['src/bin/server.ts', 'src/bin/client.ts']);
+    expect(copied).toEqual(
+      expect.arrayContaining(['src', 'tsconfig.json', 'scripts/build.ts', 'scripts/lib/bundle.ts']),
+    );
+    expect(pkg.scripts.build).toBe('tsx scripts/build.ts');
+    // What went into the bundles: our own sources only, each one the build context lets in.
+    expect(bundled.inputs).toEqual(expect.arrayContaining(Object.values(ENTRY_POINTS)));
+    for (const input of bundled.inputs) {
+      expect(input, input).toMatch(/^src\/(bin|client|generated|server|shared|tls)\//);
+      expect(dockerIgnores(dockerignorePatterns(), input), input).toBe(false);
     }
-    // The build output: entry points and their parts, no certificate tool.
-    const built = await readdir(join(app, 'dist', 'src'));
-    expect(built.sort()).toEqual(['bin', 'client', 'generated', 'server', 'shared', 'tls']);
+    // The build output: one file per entry point (and its map), no certificate tool.
+    expect(existsSync(join(app, 'dist', 'server.cjs'))).toBe(true);
+    expect(existsSync(join(app, 'dist', 'client.cjs'))).toBe(true);
+    expect(readFileSync(join(app, 'dist', 'server.cjs'), 'utf8')).not.toMatch(
+      /src\/pki\/|node-forge/,
+    );
   });
 
   it('is named the same, tagged with the package version, in manifests, Dockerfile and docs', () => {
@@ -231,18 +239,47 @@ describe('the image', () => {
     }
   });
 
-  it('needs only production dependencies at run time (the image has no others)', async () => {
-    const used = [...(await importedModules(join(app, 'dist', 'src')))]
-      .filter((s) => !s.startsWith('.') && !s.startsWith('node:') && !builtinModules.includes(s))
-      .map(packageOf);
+  it('needs only production dependencies at run time (the image has no others)', () => {
+    const used = bundled.packages.filter((s) => !builtinModules.includes(s));
     expect(used.length).toBeGreaterThan(0);
     for (const name of new Set(used)) expect(Object.keys(pkg.dependencies), name).toContain(name);
     // node-forge is the certificate tool's and a devDependency: the image installs none of it.
     expect(used).not.toContain('node-forge');
     expect(Object.keys(pkg.dependencies)).not.toContain('node-forge');
-    // And the build output loads its protos from proto/ next to dist/, as in the image.
-    expect(readFileSync(join(app, 'dist', 'src', 'shared', 'proto.js'), 'utf8')).toContain(
-      "'proto'",
-    );
+  });
+
+  it('runs as built: the bundled server serves from proto/ beside dist/, and the bundled client gets its answer', async () => {
+    const certs = join(dir.path, 'certs');
+    await makePki(certs);
+    const tls = (name: string) => ({
+      TLS_CERT_FILE: join(certs, `${name}.crt`),
+      TLS_KEY_FILE: join(certs, `${name}.key`),
+      TLS_CA_FILE: join(certs, 'ca.crt'),
+    });
+    // Another working directory, and no tsx: what the container runs.
+    const env = { PATH: process.env.PATH ?? '', NODE_OPTIONS: '' };
+    const server = spawn(process.execPath, [join(app, builtEntry('server'))], {
+      cwd: dir.path,
+      env: { ...env, ...tls('server'), GRPC_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const serving = await within(
+        followLog(server).waitForLog((l) => l.msg === 'serving'),
+        20_000,
+        () => 'the bundled server did not log "serving"',
+      );
+      const client = await run(
+        process.execPath,
+        [join(app, builtEntry('client')), 'echo', 'from the bundle'],
+        {
+          cwd: dir.path,
+          env: { ...env, ...tls('client'), GRPC_TARGET: String(serving.address) },
+        },
+      );
+      expect(client.stdout).toContain('from the bundle');
+    } finally {
+      await killProcess(server);
+    }
   });
 });

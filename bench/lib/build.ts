@@ -1,5 +1,5 @@
 // Builds everything a benchmark runs, before any measurement: our server as
-// shipped (`npm run build`'s tsc, laid out as in the image), the Node comparison servers compiled to plain
+// shipped (`npm run build`'s bundle, laid out as in the image), the Node comparison servers compiled to plain
 // JavaScript (so none pays for a TypeScript loader at start-up), the serialized
 // echo.proto the connect-node server reads, and the grpc-go server and the
 // fresh-connection load generator (`go build`, versions pinned in go.sum).
@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ts from 'typescript';
+import { bundleApp, builtEntry } from '../../scripts/lib/bundle.js';
 import { run } from './processes.js';
 import {
   BENCH_ROOT,
@@ -77,36 +78,24 @@ async function compileServers(outDir: string): Promise<void> {
 }
 
 /**
- * `npm run build`'s compilation, into a folder of the harness laid out as the
- * image ships it (dist/src beside proto/ and package.json), so that a benchmark
- * never rewrites the dist/ someone else may be running.
+ * `npm run build`'s bundles, into a folder of the harness laid out as the image
+ * ships it (dist/ beside proto/ and package.json), so that a benchmark never
+ * rewrites the dist/ someone else may be running.
  */
 async function buildOurs(): Promise<string> {
   const root = join(BUILD_DIR, 'ours');
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
-  const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  await run(
-    'build: tsc -p tsconfig.build.json',
-    [
-      process.execPath,
-      tsc,
-      '-p',
-      join(PROJECT_ROOT, 'tsconfig.build.json'),
-      '--outDir',
-      join(root, 'dist'),
-    ],
-    { cwd: PROJECT_ROOT, timeoutMs: 300_000 },
-  );
+  await bundleApp(root);
   await cp(PROTO_ROOT, join(root, 'proto'), { recursive: true });
   await copyFile(join(PROJECT_ROOT, 'package.json'), join(root, 'package.json'));
-  const server = join(root, 'dist', 'src', 'bin', 'server.js');
-  if (!existsSync(server)) throw new Error(`build: tsc did not produce ${server}`);
+  const server = join(root, builtEntry('server'));
+  if (!existsSync(server)) throw new Error(`build: the bundler did not produce ${server}`);
   return server;
 }
 
 export async function buildAll(log: (line: string) => void): Promise<Built> {
-  log('build: our server (tsc -p tsconfig.build.json, as npm run build does)');
+  log('build: our server (bundled into dist/server.cjs, as npm run build does)');
   const ours = await buildOurs();
 
   log('build: grpc-js and connect-node servers (bench/servers → JavaScript)');

@@ -86,7 +86,7 @@ export function serverSpecs(
     ours: {
       name: 'ours',
       description:
-        'node dist/src/bin/server.js (npm run build output, beside proto/ as in the image): mTLS with rotation, authorization, one JSON log line per RPC (LOG_LEVEL=info), Prometheus metrics on (METRICS_ADDRESS), health',
+        'node dist/server.cjs (npm run build output, beside proto/ as in the image): mTLS with rotation, authorization, one JSON log line per RPC (LOG_LEVEL=info), Prometheus metrics on (METRICS_ADDRESS), health',
       command: [...node('ours'), built.ours],
       // The production settings (the manifests'), stated so that the caller's environment cannot
       // change them: metrics on, as k8s/ runs it (bound to loopback here; nothing scrapes it).

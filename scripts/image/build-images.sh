@@ -136,8 +136,8 @@ smoke() {
 }
 got="$(smoke node --version)" || fail "$APP_IMAGE: node --version failed"
 [[ "$got" == "v$node_version" ]] || fail "$APP_IMAGE runs Node $got, not the pinned v$node_version"
-smoke node dist/src/bin/server.js --help >/dev/null || fail "$APP_IMAGE: the server's --help failed"
-smoke node dist/src/bin/client.js --help >/dev/null || fail "$APP_IMAGE: the client's --help failed"
+smoke node dist/server.cjs --help >/dev/null || fail "$APP_IMAGE: the server's --help failed"
+smoke node dist/client.cjs --help >/dev/null || fail "$APP_IMAGE: the client's --help failed"
 smoke grpc_health_probe -version >/dev/null 2>&1 || fail "$APP_IMAGE: grpc_health_probe -version failed"
 step "$APP_IMAGE runs: Node $got, server and client --help, grpc_health_probe (user 10001, read-only root)"
 save "$APP_IMAGE" grpc-mtls-service.tar

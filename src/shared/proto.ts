@@ -10,9 +10,12 @@ import type { ProtoGrpcType } from '../generated/echo.js';
 import type { ProtoGrpcType as HealthGrpcType } from '../generated/health.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** The repository root, whether running from src/shared/ (tsx) or dist/src/shared/ (built). */
+/**
+ * The repository root (the image's /app): this file is in src/shared/ under tsx
+ * and vitest, and inside dist/server.cjs or dist/client.cjs once built.
+ */
 export const PROJECT_ROOT =
-  basename(resolve(here, '../..')) === 'dist' ? resolve(here, '../../..') : resolve(here, '../..');
+  basename(here) === 'dist' ? resolve(here, '..') : resolve(here, '../..');
 export const PROTO_ROOT = join(PROJECT_ROOT, 'proto');
 export const ECHO_PROTO = 'echo/v1/echo.proto';
 export const ECHO_SERVICE = 'echo.v1.EchoService';

@@ -1,10 +1,9 @@
 // What the image is made of, read from the Dockerfile and .dockerignore without
-// Docker, and the app built the way the image builds it (tsc into dist/).
-import { execFile } from 'node:child_process';
-import { chmod, cp, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+// Docker, and the app built the way the image builds it (bundled into dist/).
+import { chmod, cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { PROJECT_ROOT } from '../../src/shared/proto.js';
+import { bundleApp, type Bundled } from '../../scripts/lib/bundle.js';
 import { readProjectFile } from './k8s-manifests.js';
 
 export interface Instruction {
@@ -141,67 +140,22 @@ export function dockerignorePatterns(text = readProjectFile('.dockerignore')): s
     .filter((l) => l !== '' && !l.startsWith('#'));
 }
 
-const run = promisify(execFile);
-
 /**
- * The image's /app as the build stage makes it: tsc output (dist/), proto/ and
- * package.json, with node_modules/ an empty folder to mount the repository's on.
- * Readable by any user, as the image's root-owned files are for user 10001.
+ * The image's /app as the build stage makes it: the bundles in dist/ (the same
+ * bundleApp() `npm run build` calls), proto/ and package.json, with
+ * node_modules/ a link to the repository's. Readable by any user, as the
+ * image's root-owned files are for user 10001.
  */
-export async function buildApp(dir: string): Promise<string> {
+export async function buildApp(dir: string): Promise<{ app: string; bundled: Bundled }> {
   const app = join(dir, 'app');
-  await mkdir(join(app, 'node_modules'), { recursive: true });
-  await run(
-    process.execPath,
-    [
-      join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-      '-p',
-      join(PROJECT_ROOT, 'tsconfig.image.json'),
-      '--outDir',
-      join(app, 'dist'),
-    ],
-    { cwd: PROJECT_ROOT },
-  );
+  await mkdir(app);
+  await symlink(join(PROJECT_ROOT, 'node_modules'), join(app, 'node_modules'));
+  const bundled = await bundleApp(app);
   await cp(join(PROJECT_ROOT, 'proto'), join(app, 'proto'), { recursive: true });
   await writeFile(join(app, 'package.json'), await readFile(join(PROJECT_ROOT, 'package.json')));
   // mkdtemp makes 0700 folders; the pod's user must be able to walk in.
   await chmod(dir, 0o755);
-  return app;
-}
-
-/** Every module specifier imported by the files under `dir` whose names end in `ext`, by importing file. */
-export async function importsByFile(dir: string, ext: string): Promise<Map<string, Set<string>>> {
-  const byFile = new Map<string, Set<string>>();
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  for (const e of entries) {
-    if (!e.isFile() || !e.name.endsWith(ext)) continue;
-    const file = join(e.parentPath, e.name);
-    const found = new Set<string>();
-    byFile.set(file, found);
-    const code = await readFile(file, 'utf8');
-    const patterns = [
-      /^\s*(?:import|export)\s[^;]*?\sfrom\s*(['"])([^'"]+)\1/gm, // import x from 'm', export * from 'm'
-      /^\s*import\s*(['"])([^'"]+)\1/gm, // import 'm'
-      /\bimport\(\s*(['"])([^'"]+)\1\s*\)/g, // import('m')
-    ];
-    for (const re of patterns) for (const m of code.matchAll(re)) found.add(m[2]!);
-  }
-  return byFile;
-}
-
-/** Every module specifier imported by the JavaScript files under `dir`. */
-export async function importedModules(dir: string): Promise<Set<string>> {
-  const all = new Set<string>();
-  for (const specifiers of (await importsByFile(dir, '.js')).values()) {
-    for (const s of specifiers) all.add(s);
-  }
-  return all;
-}
-
-/** `@scope/name/sub` -> `@scope/name`, `name/sub` -> `name`. */
-export function packageOf(specifier: string): string {
-  const parts = specifier.split('/');
-  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+  return { app, bundled };
 }
 
 /** Where the final stage copies a file from another stage: destination path, by source stage. */

@@ -1,0 +1,9 @@
+// `npm run build`: the server and the client, each as one file in dist/ (see
+// scripts/lib/bundle.ts). Run by `npm start` first, and by the image's build stage.
+import { ENTRY_POINTS, builtEntry, bundleApp } from './lib/bundle.js';
+
+const { inputs, packages } = await bundleApp();
+for (const name of Object.keys(ENTRY_POINTS) as (keyof typeof ENTRY_POINTS)[]) {
+  console.log(`built ${builtEntry(name)}`);
+}
+console.log(`${inputs.length} source files; requires at run time: ${packages.join(', ')}`);
