@@ -70,8 +70,12 @@ export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled
     // import.meta does not exist in CommonJS: the few modules that read
     // import.meta.url (to find proto/, or to require() a package) get the
     // bundle's own URL, which is the same folder for every module.
+    // The banner comes before esbuild's own "use strict", which would then be a
+    // plain string and leave the whole bundle in sloppy mode: so it starts with one.
     define: { 'import.meta.url': '__bundleUrl' },
-    banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+    banner: {
+      js: "'use strict';\nconst __bundleUrl = require('node:url').pathToFileURL(__filename).href;",
+    },
   });
   return summarize(result.metafile);
 }
