@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { echoHandlers } from '../src/server/echo-service.js';
+import { loadEchoProto } from '../src/shared/proto.js';
 import { REPLY_WINDOW_BYTES, ReplyWindow, readOneAhead } from '../src/server/reply-window.js';
 
 /** A stand-in for grpc-js's duplex call: replies wait until flushed; requests are pushed in. */
@@ -40,7 +41,10 @@ class FakeChatCall extends EventEmitter {
   }
 }
 const chat = (call: FakeChatCall) =>
-  (echoHandlers('s').Chat as unknown as (c: FakeChatCall) => void)(call);
+  (
+    echoHandlers('s', loadEchoProto().echo.v1.EchoService.service.Echo.responseSerialize)
+      .Chat as unknown as (c: FakeChatCall) => void
+  )(call);
 
 describe('Chat back-pressure', () => {
   it('stops reading requests once its replies fill the window, and reads on when they are sent', () => {

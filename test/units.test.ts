@@ -14,7 +14,9 @@ import { parseClientArgs } from '../src/client/config.js';
 import { diagnoseConnection, explainCallError, parseTarget } from '../src/client/errors.js';
 import { runClient } from '../src/client/cli.js';
 import * as exit from '../src/shared/exit-codes.js';
+import { passEncodedReplies, type EncodedReply } from '../src/server/echo-replies.js';
 import { echoHandlers } from '../src/server/echo-service.js';
+import { loadEchoProto } from '../src/shared/proto.js';
 import { identityFromCertificate, parseSubjectAltName, peerOutcome } from '../src/tls/identity.js';
 import {
   UsageError,
@@ -195,6 +197,8 @@ describe('the authorization interceptor', () => {
   });
 });
 
+const ECHO = passEncodedReplies(loadEchoProto().echo.v1.EchoService.service);
+
 describe('ServerStream', () => {
   /** A stand-in for grpc-js's writable call: its buffer holds `room` messages until drained. */
   class FakeStreamCall extends EventEmitter {
@@ -216,8 +220,8 @@ describe('ServerStream', () => {
     get writableNeedDrain(): boolean {
       return this.done.length >= this.room;
     }
-    write(reply: { sequence: number }, done: () => void): boolean {
-      this.sequences.push(reply.sequence);
+    write(reply: EncodedReply, done: () => void): boolean {
+      this.sequences.push(ECHO.Echo.responseDeserialize(reply.bytes).sequence);
       this.done.push(done);
       return !this.writableNeedDrain;
     }
@@ -232,7 +236,11 @@ describe('ServerStream', () => {
     }
   }
   const serverStream = (call: FakeStreamCall) =>
-    (echoHandlers('s').ServerStream as unknown as (c: FakeStreamCall) => void)(call);
+    (
+      echoHandlers('s', ECHO.Echo.responseSerialize).ServerStream as unknown as (
+        c: FakeStreamCall,
+      ) => void
+    )(call);
 
   it('writes while the buffer has room and waits for it to drain, never past it', async () => {
     const call = new FakeStreamCall(40, 16);

@@ -2,8 +2,10 @@
 // server's id and the caller's verified identity.
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
+import type { EchoResponse } from '../generated/echo/v1/EchoResponse.js';
 import type { EchoServiceHandlers } from '../generated/echo/v1/EchoService.js';
 import { identityFromPeer, type CallerIdentity } from '../tls/identity.js';
+import { ReplyEncoders, type EncodedReply } from './echo-replies.js';
 import { ReplyWindow, readOneAhead } from './reply-window.js';
 
 /** Bounds for ServerStream: enough for demos and soak tests, too little to pin a server. */
@@ -20,15 +22,22 @@ function caller(call: AnyCall): CallerIdentity | null {
 const clip = (s: string): string =>
   s.length > SUMMARY_CHARS ? `${s.slice(0, SUMMARY_CHARS)}…` : s;
 
-export function echoHandlers(serverId: string): EchoServiceHandlers {
+/** What grpc-js is handed for an EchoResponse: its bytes, sent by passEncodedReplies' serializer. */
+const asResponse = (reply: EncodedReply) => reply as unknown as EchoResponse;
+
+/**
+ * The handlers. `serialize` is the EchoResponse serializer of the service they
+ * are added with, which must pass encoded replies through (passEncodedReplies).
+ */
+export function echoHandlers(
+  serverId: string,
+  serialize: (value: EchoResponse) => Buffer,
+): EchoServiceHandlers {
+  const encoders = new ReplyEncoders(serialize, serverId);
   return {
     Echo(call, callback) {
-      callback(null, {
-        message: call.request.message,
-        server_id: serverId,
-        caller: caller(call)?.id ?? '',
-        sequence: 0,
-      });
+      const encoder = encoders.of(caller(call)?.id ?? '');
+      callback(null, asResponse(encoder.reply(call.request.message, 0)));
     },
 
     ServerStream(call) {
@@ -40,8 +49,8 @@ export function echoHandlers(serverId: string): EchoServiceHandlers {
         });
         return;
       }
-      const id = caller(call)?.id ?? '';
-      const next = (sequence: number) => ({ message, server_id: serverId, caller: id, sequence });
+      const replyOf = encoders.of(caller(call)?.id ?? '').repeating(message);
+      const next = (sequence: number) => asResponse(replyOf(sequence));
       const size = Buffer.byteLength(message);
       const window = new ReplyWindow(call);
       let sent = 0;

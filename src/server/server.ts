@@ -6,6 +6,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Authorizer } from './authz.js';
+import { passEncodedReplies } from './echo-replies.js';
 import { echoHandlers } from './echo-service.js';
 import { HealthReporter } from './health.js';
 import { describePolicy } from './policy-file.js';
@@ -103,10 +104,8 @@ export class EchoServer {
     this.server = new grpc.Server({ ...grpcServerOptions(config), interceptors });
     // Per-call metrics: every service added from here on gets its series made once.
     this.metrics?.calls.instrument(this.server);
-    this.server.addService(
-      loadEchoProto().echo.v1.EchoService.service,
-      echoHandlers(config.serverId),
-    );
+    const echo = passEncodedReplies(loadEchoProto().echo.v1.EchoService.service);
+    this.server.addService(echo, echoHandlers(config.serverId, echo.Echo.responseSerialize));
     this.health.addToServer(this.server);
     if (reflection !== null) {
       const definition = protoLoader.loadSync([ECHO_PROTO, healthProtoPath], LOADER_OPTIONS);
