@@ -15,8 +15,16 @@ const ECHO = passEncodedReplies(SERVICE);
 /** protobufjs's own serializer, as proto-loader made it. */
 const serialize = SERVICE.Echo.responseSerialize;
 
-/** Strings of whole code points (no lone surrogates), up to past the 40 units where protobufjs switches UTF-8 writers. */
-const text = fc.string({ unit: 'grapheme', maxLength: 60 });
+/**
+ * Strings of whole code points (no lone surrogates): short ones, past the 40
+ * units where protobufjs switches UTF-8 writers, and ones whose UTF-8 length
+ * sits at a varint boundary (127, 128, 16,383 and 16,384 bytes).
+ */
+const text = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 60 }),
+  fc.constantFrom(127, 128, 16_383, 16_384).map((n) => 'x'.repeat(n)),
+  fc.constantFrom(63, 64, 8_191, 8_192).map((n) => 'é'.repeat(n)),
+);
 /** Every varint length of a uint32, and the edges between them. */
 const sequence = fc.oneof(
   fc.constantFrom(0, 1, 127, 128, 16_383, 16_384, 2 ** 21 - 1, 2 ** 21, 2 ** 28, 2 ** 32 - 1),

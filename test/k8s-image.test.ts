@@ -218,7 +218,7 @@ describe('the image', () => {
       'test/helpers/pki.ts',
       '.tools/bin/grpc-health-probe',
       '.git/HEAD',
-      'dist/src/server/server.js',
+      'dist/server.cjs',
       'src/nested/secret-x.yaml',
       'proto/leak.key',
       'scripts/image/build-images.sh',
@@ -261,7 +261,14 @@ describe('the image', () => {
     const env = { PATH: process.env.PATH ?? '', NODE_OPTIONS: '' };
     const server = spawn(process.execPath, [join(app, builtEntry('server'))], {
       cwd: dir.path,
-      env: { ...env, ...tls('server'), GRPC_ADDRESS: '127.0.0.1:0', LOG_LEVEL: 'info' },
+      // Reflection too: the one package the server imports dynamically.
+      env: {
+        ...env,
+        ...tls('server'),
+        GRPC_ADDRESS: '127.0.0.1:0',
+        LOG_LEVEL: 'info',
+        GRPC_REFLECTION: 'true',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     try {

@@ -67,6 +67,8 @@ export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',
+    // Any other use of import.meta (dirname, resolve) would be undefined in CommonJS: refuse to build.
+    logOverride: { 'empty-import-meta': 'error' },
     // import.meta does not exist in CommonJS: the few modules that read
     // import.meta.url (to find proto/, or to require() a package) get the
     // bundle's own URL, which is the same folder for every module.
