@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EchoClient } from '../src/client/client.js';
 import { parseServerConfig } from '../src/server/config.js';
 import type { EchoServer } from '../src/server/server.js';
-import { mtlsSession, serverStreamRequest } from './helpers/h2-calls.js';
+import { mtlsSession, openCall, serverStreamRequest } from './helpers/h2-calls.js';
 import { makePki, tempDir } from './helpers/pki.js';
 import { echoOnce, expectHandshakeRefused } from './helpers/refusal.js';
 import { type LogCapture, clientFor, pkiEnv, startInProcess } from './helpers/server.js';
@@ -132,13 +132,7 @@ describe('the per-call server metrics', () => {
     // the server counts from when it read the headers: that call is CANCELLED.)
     const session = mtlsSession(pki, port);
     try {
-      const req = session.request({
-        ':method': 'POST',
-        ':path': '/echo.v1.EchoService/ServerStream',
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        'grpc-timeout': '250m',
-      });
+      const req = openCall(session, 'ServerStream', { 'grpc-timeout': '250m' });
       req.on('data', () => {});
       req.end(serverStreamRequest('slow', 10, 100));
       const [trailers] = (await once(req, 'trailers')) as [Record<string, string>];

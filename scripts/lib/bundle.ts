@@ -67,13 +67,13 @@ export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',
-    // Any other use of import.meta (dirname, resolve) would be undefined in CommonJS: refuse to build.
-    logOverride: { 'empty-import-meta': 'error' },
     // import.meta does not exist in CommonJS: the few modules that read
     // import.meta.url (to find proto/, or to require() a package) get the
-    // bundle's own URL, which is the same folder for every module.
+    // bundle's own URL, which is the same folder for every module; any other
+    // use of import.meta (dirname, resolve) would be undefined, so it fails the build.
     // The banner comes before esbuild's own "use strict", which would then be a
     // plain string and leave the whole bundle in sloppy mode: so it starts with one.
+    logOverride: { 'empty-import-meta': 'error' },
     define: { 'import.meta.url': '__bundleUrl' },
     banner: {
       js: "'use strict';\nconst __bundleUrl = require('node:url').pathToFileURL(__filename).href;",

@@ -50,6 +50,14 @@ function writeVarint(buf: Buffer, at: number, n: number): number {
   return at;
 }
 
+/** Bytes of field 4 holding `n`: its tag, then the varint. */
+const sequenceLength = (n: number): number => 1 + varintLength(n);
+
+function writeSequence(buf: Buffer, at: number, n: number): void {
+  buf[at] = SEQUENCE_TAG;
+  writeVarint(buf, at + 1, n);
+}
+
 /**
  * A reply of `message` (field 1, written here), `middle` (fields 2 and 3,
  * encoded by protobufjs) and `sequence` (field 4, a uint32 as protobufjs takes it).
@@ -58,14 +66,13 @@ function encode(message: string, middle: Buffer, sequence: number): EncodedReply
   const length = Buffer.byteLength(message);
   const n = sequence >>> 0;
   const start = 1 + varintLength(length);
-  const bytes = Buffer.allocUnsafe(start + length + middle.length + 1 + varintLength(n));
+  const at = start + length + middle.length;
+  const bytes = Buffer.allocUnsafe(at + sequenceLength(n));
   bytes[0] = MESSAGE_TAG;
   writeVarint(bytes, 1, length);
   bytes.write(message, start);
   middle.copy(bytes, start + length);
-  const at = start + length + middle.length;
-  bytes[at] = SEQUENCE_TAG;
-  writeVarint(bytes, at + 1, n);
+  writeSequence(bytes, at, n);
   return new EncodedReply(bytes);
 }
 
@@ -84,14 +91,13 @@ export class ReplyEncoder {
 
   /** The replies of a stream that repeats one message: fields 1 to 3 are encoded once. */
   repeating(message: string): (sequence: number) => EncodedReply {
-    const head = encode(message, this.middle, 0).bytes;
-    const fixed = head.subarray(0, head.length - 2); // less field 4 holding 0: tag, one byte
+    const first = encode(message, this.middle, 0).bytes;
+    const fixed = first.subarray(0, first.length - sequenceLength(0));
     return (sequence) => {
       const n = sequence >>> 0;
-      const bytes = Buffer.allocUnsafe(fixed.length + 1 + varintLength(n));
+      const bytes = Buffer.allocUnsafe(fixed.length + sequenceLength(n));
       fixed.copy(bytes, 0);
-      bytes[fixed.length] = SEQUENCE_TAG;
-      writeVarint(bytes, fixed.length + 1, n);
+      writeSequence(bytes, fixed.length, n);
       return new EncodedReply(bytes);
     };
   }

@@ -54,13 +54,21 @@ export function mtlsSession(pki: string, port: number, who = 'client'): ClientHt
   return session;
 }
 
-/** Opens an EchoService call whose replies are never read. */
-export function openCall(session: ClientHttp2Session, method: string): ClientHttp2Stream {
+/**
+ * Opens an EchoService call, with any `headers` added (a grpc-timeout), whose
+ * replies are not read unless the caller adds a 'data' listener.
+ */
+export function openCall(
+  session: ClientHttp2Session,
+  method: string,
+  headers: Record<string, string> = {},
+): ClientHttp2Stream {
   const req = session.request({
     ':method': 'POST',
     ':path': `/echo.v1.EchoService/${method}`,
     'content-type': 'application/grpc',
     te: 'trailers',
+    ...headers,
   });
   req.on('error', () => {});
   // No 'data' listener: the stream stays paused, so Node stops granting the server window.
