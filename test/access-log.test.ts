@@ -99,6 +99,26 @@ describe('the access line', () => {
     );
   });
 
+  it('writes any duration as pino does, whether it is written digit by digit or not', () => {
+    const edges = [0, 0.0005, 0.0004999, 0.001, 0.01, 0.1, 1, 999.9995, 1e12 - 0.001, 1e12, 1e20];
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          // A whole number of µs: each count of decimals, each number of digits.
+          fc.integer({ min: 0, max: 1e15 - 1 }).map((us) => us / 1000),
+          fc.integer({ min: 0, max: 1e6 }).map((us) => (us + 0.5) / 1000),
+          fc.double({ min: 0, max: 1e17 }),
+          fc.constantFrom(...edges, -1, -0, Infinity, NaN),
+        ),
+        (ms) => {
+          const [ours, theirs] = bothLines('/a.B/C', 'id', 'r', grpc.status.OK, ms);
+          expect(ours).toBe(theirs);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
   it('keeps a hostile method path inside its own field, on its own line', () => {
     const path = '/a.B/C","code":"OK"}\n{"forged":"\u2028';
     const [line] = bothLines(path, 'id', undefined, grpc.status.PERMISSION_DENIED, 1);

@@ -2,7 +2,7 @@
 // at once and in order, nothing lost when the process exits.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync } from 'node:fs';
+import fs, { closeSync, openSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -104,6 +104,46 @@ describe('the log output on a file descriptor that fails', () => {
     }
     expect(said).toHaveLength(1);
     expect(said[0]).toMatch(/log output: cannot write to file descriptor \d+ \(ENOSPC\)/);
+  });
+
+  it('writes the lines it held back unchanged and in order once writing works again', async () => {
+    const dir = await tempDir('log-held-');
+    const file = join(dir.path, 'out.log');
+    const fd = openSync(file, 'w');
+    // The first three writes fail, as on a disk that is full for a while.
+    const realWriteSync = fs.writeSync;
+    let failures = 3;
+    const writeSync = vi.spyOn(fs, 'writeSync').mockImplementation((...args) => {
+      if (failures > 0) {
+        failures -= 1;
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      }
+      return (realWriteSync as (...a: unknown[]) => number)(...args);
+    });
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const lines: string[] = [];
+    try {
+      const out = new LogOutput(fd);
+      outputs.push(out);
+      // Each flush gathers new lines in the buffer the failed writes were made
+      // from: had it been reused while held, the held lines would be overwritten.
+      for (let round = 0; round < 6; round++) {
+        for (let i = 0; i < 20; i++) {
+          const line = `round ${round} line ${i} ${'x'.repeat(i)}\n`;
+          lines.push(line);
+          out.batched.write(line);
+        }
+        out.flush();
+      }
+      out.close();
+    } finally {
+      writeSync.mockRestore();
+      stderr.mockRestore();
+      closeSync(fd);
+    }
+    expect(failures).toBe(0);
+    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+    await dir.remove();
   });
 });
 

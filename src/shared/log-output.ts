@@ -28,6 +28,8 @@ export interface LogSink {
 export interface LineBatch extends LogSink {
   bytes(part: Uint8Array): void;
   ascii(part: string): void;
+  /** `n / 1000` as String() writes it, for a whole `n` from 0 to 10^15 (exclusive). */
+  thousandths(n: number): void;
   endLine(): void;
 }
 
@@ -48,6 +50,8 @@ const INITIAL_BYTES = 32 * 1024;
 const MAX_KEPT_BYTES = 256 * 1024;
 
 type Target = number | { write(chunk: string): unknown };
+/** Writes a chunk; false while it still holds on to the chunk's memory, which must not change. */
+type Writer = (chunk: Buffer) => boolean;
 
 export class LogOutput {
   /** For lines that must appear now: start-up, warnings, errors, shutdown. */
@@ -59,7 +63,7 @@ export class LogOutput {
   private timer: NodeJS.Timeout | null = null;
   private soon: NodeJS.Immediate | null = null;
   private readonly flushNow = () => this.flush();
-  private readonly writeOut: (chunk: Buffer) => void;
+  private readonly writeOut: Writer;
 
   /**
    * @param target  a file descriptor (1 for stdout), or anything with `write(string)`,
@@ -95,6 +99,10 @@ export class LogOutput {
         for (let i = 0; i < part.length; i++) buffer[used + i] = part.charCodeAt(i);
         this.used = used + part.length;
       },
+      thousandths: (n) => {
+        this.room(THOUSANDTHS_BYTES);
+        this.used = writeThousandths(this.buffer, this.used, n);
+      },
       endLine: () => this.endLine(),
       flush: (cb) => this.flushThen(cb),
     };
@@ -129,15 +137,14 @@ export class LogOutput {
       this.soon = null;
     }
     if (this.used === 0) return;
-    // The writer may hold on to the chunk (a failing descriptor): it gets a
-    // copy of exactly what was gathered, so what it holds is what it counts
-    // against MAX_HELD_BYTES, and gathering goes on in the same buffer.
-    const chunk = Buffer.allocUnsafeSlow(this.used);
-    this.buffer.copy(chunk, 0, 0, this.used);
+    // Written from the gathering buffer itself, with no copy. Gathering goes
+    // on in it only if the writer is done with it: one that holds the bytes
+    // back (a failing descriptor) keeps this buffer, and gathering moves to a
+    // new one. A burst may have grown the buffer: it goes back to its first size.
+    const released = this.writeOut(this.buffer.subarray(0, this.used));
     this.used = 0;
-    // A burst may have grown the buffer: it goes back to its first size.
-    if (this.buffer.length > MAX_KEPT_BYTES) this.buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);
-    this.writeOut(chunk);
+    if (!released || this.buffer.length > MAX_KEPT_BYTES)
+      this.buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);
   }
 
   /** Writes what is pending and stops listening for exit (for tests and short-lived loggers). */
@@ -147,8 +154,45 @@ export class LogOutput {
   }
 }
 
-function writerFor(target: Target): (chunk: Buffer) => void {
-  if (typeof target !== 'number') return (chunk) => void target.write(chunk.toString('utf8'));
+/** The most `thousandths` writes: 12 digits, '.', 3 decimals. */
+const THOUSANDTHS_BYTES = 16;
+
+/**
+ * Writes `n / 1000` at `at` and returns where it ends: the whole part, then a
+ * '.' and up to three decimals without trailing zeros (none when there are no
+ * decimals), which is String()'s shortest text for such a number.
+ */
+function writeThousandths(buffer: Buffer, at: number, n: number): number {
+  let whole = Math.floor(n / 1000);
+  let decimals = n - whole * 1000;
+  let digits = 1;
+  for (let p = 10; p <= whole; p *= 10) digits += 1;
+  let end = at + digits;
+  for (let i = end - 1; i >= at; i--) {
+    buffer[i] = 48 + (whole % 10); // '0' + the digit
+    whole = Math.floor(whole / 10);
+  }
+  if (decimals === 0) return end;
+  let places = 3;
+  while (decimals % 10 === 0) {
+    decimals /= 10;
+    places -= 1;
+  }
+  buffer[end] = 46; // '.'
+  end += places;
+  for (let i = end; i > end - places; i--) {
+    buffer[i] = 48 + (decimals % 10);
+    decimals = Math.floor(decimals / 10);
+  }
+  return end + 1;
+}
+
+function writerFor(target: Target): Writer {
+  if (typeof target !== 'number')
+    return (chunk) => {
+      target.write(chunk.toString('utf8'));
+      return true;
+    };
   // sonic-boom, pino's writer: synchronous (so exit loses nothing), copes with
   // partial writes and EAGAIN on a full pipe, holds output back while writes
   // fail (up to maxLength, then drops it); pino's wrapper goes quiet on EPIPE.
@@ -169,5 +213,18 @@ function writerFor(target: Target): (chunk: Buffer) => void {
       `log output: cannot write to file descriptor ${target} (${err.code ?? err.message}); log lines are held back, then dropped, until writing works again\n`,
     );
   });
-  return (chunk) => void fd.write(chunk as unknown as string);
+  // What sonic-boom holds: handed to it, not yet written, not dropped. It
+  // writes a chunk at once or, while writes fail, keeps it as it was given.
+  let held = 0;
+  fd.on('write', (n: number) => (held -= n));
+  fd.on('drop', (data: Buffer) => (held -= data.length));
+  return (chunk) => {
+    // Behind bytes already held back, the chunk would be kept too: it goes as a
+    // copy of exactly its bytes, which is what counts against MAX_HELD_BYTES.
+    const copied = held > 0;
+    const data = copied ? Buffer.from(chunk) : chunk;
+    held += data.length;
+    fd.write(data as unknown as string);
+    return copied || held === 0;
+  };
 }
