@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { BaseServerInterceptingCall } from '@grpc/grpc-js/build/src/server-interceptors.js';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -6,7 +7,7 @@ import { connect as http2Connect } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EchoClient } from '../src/client/client.js';
 import { EchoServer } from '../src/server/server.js';
 import { parseServerConfig } from '../src/server/config.js';
@@ -110,6 +111,25 @@ describe('the echo service over mTLS', () => {
       serial: cert.serialNumber.toUpperCase(),
       not_after: new Date(cert.validTo).toISOString(),
     });
+  });
+
+  it("reads each connection's certificate once, for all the calls it carries", async () => {
+    const read = vi.spyOn(BaseServerInterceptingCall.prototype, 'getAuthContext');
+    try {
+      const [allowed, denied] = [client(), client('probe')];
+      for (let i = 0; i < 4; i++) {
+        expect(await allowed.echo(`call ${i}`)).toMatchObject({ caller: CLIENT_ID });
+        await expect(denied.echo(`call ${i}`)).rejects.toMatchObject({
+          code: grpc.status.PERMISSION_DENIED,
+          details: expect.stringContaining(PROBE_ID) as unknown,
+        });
+      }
+      expect(await allowed.whoAmI()).toMatchObject({ identity: CLIENT_ID });
+      // Two connections: one read each, not one per call.
+      expect(read).toHaveBeenCalledTimes(2);
+    } finally {
+      read.mockRestore();
+    }
   });
 
   it('logs one line per RPC with method, caller, status and duration', async () => {

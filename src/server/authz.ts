@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { peerOutcome } from '../tls/identity.js';
 import { accessEntry, type AccessEntry, type AccessLog } from '../shared/access-log.js';
 import { LogLimiter } from '../shared/log-limiter.js';
-import { AllowedCall } from './allowed-call.js';
+import { AllowedCall, authContextOf } from './allowed-call.js';
 import type { ServerCallMetrics } from './call-metrics.js';
 import type { AuthzPolicy } from './policy-file.js';
 import { PolicyMatcher } from './policy-match.js';
@@ -98,7 +98,7 @@ export class Authorizer {
     const timed = access !== null || metrics !== null;
     return (method, call) => {
       const started = timed ? performance.now() : 0;
-      const auth = call.getAuthContext();
+      const auth = authContextOf(call);
       const outcome = peerOutcome(auth.sslPeerCertificate);
       const identity = outcome.identity?.id ?? null;
       const allowance = identity === null ? null : this.allowance(method.path, identity);
