@@ -6,7 +6,8 @@
 //  - refused handshakes (no certificate, wrong CA, expired, wrong usage, weak
 //    key or signature, CA:TRUE) are logged as warnings naming the reason, at
 //    most 20 a second (log-limiter.ts);
-//  - each connection's peer certificate is read once. grpc-js's getAuthContext()
+//  - each connection's peer certificate is read once, and only what the server
+//    uses of it is made at once (peer-certificate.ts). grpc-js's getAuthContext()
 //    calls TLSSocket.getPeerCertificate(), which builds the whole object anew on
 //    every call; the authorizer, the RPC log and the handler each ask, and the
 //    benchmark profile showed it as 46% of the server's busy time. A connection's
@@ -34,6 +35,7 @@ import type { EventEmitter } from 'node:events';
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { certificateProblem } from './cert-policy.js';
+import { peerCertificate } from './peer-certificate.js';
 import { LogLimiter } from '../shared/log-limiter.js';
 
 interface Refusal {
@@ -55,7 +57,7 @@ function cachePeerCertificate(socket: TLSSocket): void {
   let cached: PeerCertificate | undefined;
   socket.getPeerCertificate = ((detailed?: boolean) => {
     if (detailed) return read(true);
-    cached ??= read(false);
+    cached ??= peerCertificate(socket, read);
     return cached;
   }) as TLSSocket['getPeerCertificate'];
 }
