@@ -40,24 +40,14 @@ export interface LogOutputOptions {
   maxPendingBytes: number;
 }
 
-/**
- * 128 KiB at a time: appending to a file, the kernel's cost per byte falls
- * with the size of the write (on this project's benchmark machine, ext4: about
- * 0.6 ns a byte at 16 KiB, 0.25 at 128 KiB; docs/performance.md). What a crash
- * can lose is still bounded by `flushMs`.
- */
-export const DEFAULT_LOG_OUTPUT: LogOutputOptions = { flushMs: 200, maxPendingBytes: 128 * 1024 };
+export const DEFAULT_LOG_OUTPUT: LogOutputOptions = { flushMs: 200, maxPendingBytes: 16_384 };
 
 /** Output a failing file descriptor may hold back before lines are dropped, so memory stays bounded. */
 const MAX_HELD_BYTES = 8 * 1024 * 1024;
-/**
- * The gathering buffer's first size: the default flush size and a busy turn
- * of the event loop beyond it. It grows when a turn writes more. Pages are
- * only resident once written.
- */
-const INITIAL_BYTES = 192 * 1024;
+/** The gathering buffer's first size; it grows when a turn of the event loop writes more. */
+const INITIAL_BYTES = 32 * 1024;
 /** Larger than this, the gathering buffer is dropped after a flush rather than kept. */
-const MAX_KEPT_BYTES = 1024 * 1024;
+const MAX_KEPT_BYTES = 256 * 1024;
 
 type Target = number | { write(chunk: string): unknown };
 /** Writes a chunk; false while it still holds on to the chunk's memory, which must not change. */
