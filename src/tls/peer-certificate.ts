@@ -10,9 +10,13 @@
 // listeners.ts), which getPeerX509Certificate() gives for about 4 µs.
 //
 // So a LazyPeerCertificate holds those two, and any other field builds Node's
-// object the first time it is read, once per connection. Every field reads as
-// Node's does, and JSON.stringify gives Node's object; the one difference is
-// that Object.keys() and a spread see only `raw` and `fingerprint256`.
+// object the first time it is read, once per connection, from the certificate
+// itself (X509Certificate.toLegacyObject(), the same object on Node 20 and 24
+// for RSA, EC and Ed25519 keys), so it works after the connection has closed
+// and does not keep the socket. Every field reads as Node's does, and
+// JSON.stringify gives Node's object; Object.keys(), a spread, `in` on an
+// absent field and util.inspect see the class, not Node's plain object.
+import type { X509Certificate } from 'node:crypto';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 
 /** The fields of Node's PeerCertificate other than raw and fingerprint256 (Node 20 and 24). */
@@ -36,25 +40,23 @@ const OTHER_FIELDS = [
   'serialNumber',
 ] as const;
 
-type Read = () => PeerCertificate;
-
 class LazyPeerCertificate {
-  #read: Read | null;
+  readonly raw: Buffer;
+  readonly fingerprint256: string;
+  #x509: X509Certificate | null;
   #full: PeerCertificate | undefined;
 
-  constructor(
-    readonly raw: Buffer,
-    readonly fingerprint256: string,
-    read: Read,
-  ) {
-    this.#read = read;
+  constructor(x509: X509Certificate) {
+    this.raw = x509.raw;
+    this.fingerprint256 = x509.fingerprint256;
+    this.#x509 = x509;
   }
 
   /** Node's whole object, built on first use. */
   full(): PeerCertificate {
     if (this.#full === undefined) {
-      this.#full = (this.#read as Read)();
-      this.#read = null;
+      this.#full = (this.#x509 as X509Certificate).toLegacyObject();
+      this.#x509 = null;
     }
     return this.#full;
   }
@@ -75,8 +77,8 @@ for (const field of OTHER_FIELDS) {
 
 /**
  * The peer certificate of `socket` as getPeerCertificate() (not detailed) gives
- * it; `read` is Node's own getPeerCertificate, bound to the socket. Without a
- * peer certificate, Node's answer (an empty object) as it is.
+ * it; `read` is Node's own getPeerCertificate, bound to the socket, for a peer
+ * that sent none (Node's answer, an empty object, as it is).
  */
 export function peerCertificate(
   socket: TLSSocket,
@@ -84,6 +86,5 @@ export function peerCertificate(
 ): PeerCertificate {
   const x509 = socket.getPeerX509Certificate();
   if (x509 === undefined) return read(false);
-  const lazy = new LazyPeerCertificate(x509.raw, x509.fingerprint256, () => read(false));
-  return lazy as unknown as PeerCertificate;
+  return new LazyPeerCertificate(x509) as unknown as PeerCertificate;
 }
