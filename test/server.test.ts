@@ -113,7 +113,7 @@ describe('the echo service over mTLS', () => {
     });
   });
 
-  it("reads each connection's certificate once, for all the calls it carries", async () => {
+  it("reads each connection's auth context once, for all the calls it carries", async () => {
     const read = vi.spyOn(BaseServerInterceptingCall.prototype, 'getAuthContext');
     try {
       const [allowed, denied] = [client(), client('probe')];
@@ -125,7 +125,8 @@ describe('the echo service over mTLS', () => {
         });
       }
       expect(await allowed.whoAmI()).toMatchObject({ identity: CLIENT_ID });
-      // Two connections: one read each, not one per call.
+      // Two connections: one read each, not one per call. What is kept is frozen.
+      expect(Object.isFrozen(read.mock.results[0]?.value)).toBe(true);
       expect(read).toHaveBeenCalledTimes(2);
     } finally {
       read.mockRestore();
