@@ -136,14 +136,14 @@ describe('the log output on a file descriptor that fails', () => {
         out.flush();
       }
       out.close();
+      expect(failures).toBe(0);
+      expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
     } finally {
       writeSync.mockRestore();
       stderr.mockRestore();
       closeSync(fd);
+      await dir.remove();
     }
-    expect(failures).toBe(0);
-    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
-    await dir.remove();
   });
 });
 

@@ -40,6 +40,12 @@ export interface LogOutputOptions {
   maxPendingBytes: number;
 }
 
+/**
+ * 16 KiB a write. Larger writes cost the kernel less per byte on a file, but
+ * standard output is often a pipe, which holds 64 KiB: a write larger than
+ * what is free there, on a non-blocking pipe, ends in EAGAIN, on which
+ * sonic-boom sleeps 100 ms (it is synchronous), stalling the event loop.
+ */
 export const DEFAULT_LOG_OUTPUT: LogOutputOptions = { flushMs: 200, maxPendingBytes: 16_384 };
 
 /** Output a failing file descriptor may hold back before lines are dropped, so memory stays bounded. */
@@ -215,6 +221,10 @@ function writerFor(target: Target): Writer {
   });
   // What sonic-boom holds: handed to it, not yet written, not dropped. It
   // writes a chunk at once or, while writes fail, keeps it as it was given.
+  // The count can only be too high, never too low: after a partial write or an
+  // EAGAIN, sonic-boom writes the rest without a 'write' event, and from then
+  // on every chunk is copied (as all were before this count), never reused
+  // while held.
   let held = 0;
   fd.on('write', (n: number) => (held -= n));
   fd.on('drop', (data: Buffer) => (held -= data.length));
