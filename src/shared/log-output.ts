@@ -28,7 +28,7 @@ export interface LogSink {
 export interface LineBatch extends LogSink {
   bytes(part: Uint8Array): void;
   ascii(part: string): void;
-  /** `n / 1000` as String() writes it, for a whole `n` from 0 to 10^15 (exclusive). */
+  /** `n / 1000` as String() writes it, for a finite `n`; digit by digit for a whole `n` from 0 to 10^15. */
   thousandths(n: number): void;
   endLine(): void;
 }
@@ -106,6 +106,13 @@ export class LogOutput {
         this.used = used + part.length;
       },
       thousandths: (n) => {
+        // Under 10^15, n / 1000 with three decimals is its own shortest round
+        // trip, which writeThousandths writes; anything else as String() does
+        // (ASCII: a digit, '.', '-', 'e', '+').
+        if (!(Number.isInteger(n) && n >= 0 && n < DIGITS_BELOW)) {
+          this.batched.ascii(String(n / 1000));
+          return;
+        }
         this.room(THOUSANDTHS_BYTES);
         this.used = writeThousandths(this.buffer, this.used, n);
       },
@@ -160,7 +167,8 @@ export class LogOutput {
   }
 }
 
-/** The most `thousandths` writes: 12 digits, '.', 3 decimals. */
+/** `thousandths` writes digit by digit below this; so at most 12 digits, '.', 3 decimals. */
+const DIGITS_BELOW = 1e15;
 const THOUSANDTHS_BYTES = 16;
 
 /**
