@@ -119,6 +119,13 @@ describe('the access line', () => {
     );
   });
 
+  it('is whole when one line is longer than the buffer lines are gathered in', () => {
+    // The gathering buffer starts at 32 KiB (log-output.ts) and must grow for it.
+    const [ours, theirs] = bothLines(`/${'m'.repeat(40_000)}`, 'id', 'r', grpc.status.OK, 1e20);
+    expect(ours.length).toBeGreaterThan(40_000);
+    expect(ours).toBe(theirs);
+  });
+
   it('keeps a hostile method path inside its own field, on its own line', () => {
     const path = '/a.B/C","code":"OK"}\n{"forged":"\u2028';
     const [line] = bothLines(path, 'id', undefined, grpc.status.PERMISSION_DENIED, 1);

@@ -21,16 +21,17 @@ export interface LogSink {
 }
 
 /**
- * The gathered lines. A line is either one string (`write`) or built from parts:
- * `bytes` (UTF-8, copied as they are) and `ascii` (text of code points below
- * 128 only, such as a number), then `endLine()`, which counts it.
+ * The gathered lines: each either one string (`write`) or, for the access
+ * line, built from byte parts around a number in one call (`line`), so that a
+ * line checks for room once.
  */
 export interface LineBatch extends LogSink {
-  bytes(part: Uint8Array): void;
-  ascii(part: string): void;
-  /** `n / 1000` as String() writes it, for a finite `n`; digit by digit for a whole `n` from 0 to 10^15. */
-  thousandths(n: number): void;
-  endLine(): void;
+  /**
+   * One line: `a`, `b` and `c` (UTF-8, copied as they are), then `n / 1000` as
+   * String() writes it (`null` for NaN and ±Infinity, which JSON has not),
+   * then `end`, which ends the line.
+   */
+  line(a: Uint8Array, b: Uint8Array, c: Uint8Array, n: number, end: Uint8Array): void;
 }
 
 export interface LogOutputOptions {
@@ -93,30 +94,27 @@ export class LogOutput {
         this.used += this.buffer.write(line, this.used, 'utf8');
         this.endLine();
       },
-      bytes: (part) => {
-        this.room(part.length);
-        this.buffer.set(part, this.used);
-        this.used += part.length;
-      },
-      ascii: (part) => {
-        this.room(part.length);
-        // A few characters: a loop costs less than a call into Buffer.write.
-        const { buffer, used } = this;
-        for (let i = 0; i < part.length; i++) buffer[used + i] = part.charCodeAt(i);
-        this.used = used + part.length;
-      },
-      thousandths: (n) => {
+      line: (a, b, c, n, end) => {
         // Under 10^15, n / 1000 with three decimals is its own shortest round
         // trip, which writeThousandths writes; anything else as String() does
-        // (ASCII: a digit, '.', '-', 'e', '+').
-        if (!(Number.isInteger(n) && n >= 0 && n < DIGITS_BELOW)) {
-          this.batched.ascii(String(n / 1000));
-          return;
-        }
-        this.room(THOUSANDTHS_BYTES);
-        this.used = writeThousandths(this.buffer, this.used, n);
+        // (ASCII: a digit, '.', '-', 'e', '+'), or null.
+        const digits = Number.isInteger(n) && n >= 0 && n < DIGITS_BELOW;
+        const text = digits ? '' : Number.isFinite(n) ? String(n / 1000) : 'null';
+        this.room(a.length + b.length + c.length + THOUSANDTHS_BYTES + text.length + end.length);
+        const buffer = this.buffer;
+        let at = this.used;
+        buffer.set(a, at);
+        at += a.length;
+        buffer.set(b, at);
+        at += b.length;
+        buffer.set(c, at);
+        at += c.length;
+        if (digits) at = writeThousandths(buffer, at, n);
+        else for (let i = 0; i < text.length; i++) buffer[at++] = text.charCodeAt(i);
+        buffer.set(end, at);
+        this.used = at + end.length;
+        this.endLine();
       },
-      endLine: () => this.endLine(),
       flush: (cb) => this.flushThen(cb),
     };
     process.on('exit', this.flushNow);
