@@ -126,6 +126,43 @@ describe('the access line', () => {
     expect(ours).toBe(theirs);
   });
 
+  it("carries each line's own time, whether the new time goes over the old one or not", () => {
+    // Same length, then longer, then a non-ASCII time of the length before.
+    const times = [
+      TIME,
+      ',"time":"2026-12-02T05:00:00.001Z"',
+      ',"time":"2026-12-02T05:00:01.999Z"',
+      ',"time":"+010000-01-01T00:00:00.000Z"',
+      ',"time":"2026-12-02T05:00:01.999Z"',
+      ',"time":"2026-12-02T05:00:01.99éZ"',
+      TIME,
+    ];
+    let now = TIME;
+    const ours: string[] = [];
+    const theirs: string[] = [];
+    const out = new LogOutput({ write: (chunk: string) => ours.push(chunk) });
+    const json = new JsonAccessLog(out.batched, { name: 'n', pid: PID, time: () => now });
+    const viaPino = new PinoAccessLog(
+      pino(
+        {
+          name: 'n',
+          base: { pid: PID },
+          timestamp: () => now,
+          formatters: { level: (label) => ({ level: label }) },
+        },
+        { write: (l: string) => theirs.push(l) },
+      ),
+    );
+    for (const time of times) {
+      now = time;
+      json.write(accessEntry('/a.B/C', 'id', 'r'), grpc.status.OK, 1);
+      viaPino.write(accessEntry('/a.B/C', 'id', 'r'), grpc.status.OK, 1);
+    }
+    out.close();
+    expect(ours.join('')).toBe(theirs.join(''));
+    expect(theirs).toHaveLength(times.length);
+  });
+
   it('keeps a hostile method path inside its own field, on its own line', () => {
     const path = '/a.B/C","code":"OK"}\n{"forged":"\u2028';
     const [line] = bothLines(path, 'id', undefined, grpc.status.PERMISSION_DENIED, 1);

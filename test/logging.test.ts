@@ -5,9 +5,10 @@ import { once } from 'node:events';
 import fs, { closeSync, openSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { accessEntry } from '../src/shared/access-log.js';
-import { createLoggers } from '../src/shared/logging.js';
+import { createLoggers, isoTimeCached } from '../src/shared/logging.js';
 import { LogOutput } from '../src/shared/log-output.js';
 import { PROJECT_ROOT } from '../src/shared/proto.js';
 import { tempDir } from './helpers/pki.js';
@@ -169,6 +170,37 @@ describe('the loggers', () => {
     expect(new Date(time).toISOString()).toBe(line.time);
     expect(time).toBeGreaterThanOrEqual(before);
     expect(time).toBeLessThanOrEqual(Date.now());
+  });
+
+  it("give the time as Date's toISOString() does, whatever instants follow each other", () => {
+    // Near instants share a second (the cached part) or cross one; far ones
+    // reach before 1970 and past the year 9999 (an extended year).
+    const instant = fc.oneof(
+      fc.integer({ min: 1_764_698_000_000, max: 1_764_698_003_000 }),
+      fc.integer({ min: -8.64e15, max: 8.64e15 }),
+      fc.constantFrom(
+        -1001,
+        -1000,
+        -999,
+        -1,
+        0,
+        999,
+        1000,
+        253_402_300_799_999,
+        253_402_300_800_000,
+      ),
+    );
+    fc.assert(
+      fc.property(fc.array(instant, { minLength: 1, maxLength: 40 }), (instants) => {
+        let now = 0;
+        const time = isoTimeCached(() => now);
+        for (const at of instants) {
+          now = at;
+          expect(time()).toBe(`,"time":"${new Date(at).toISOString()}"`);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('drop fields named like key material from general lines', () => {

@@ -59,6 +59,8 @@ const STATUS_MEMBERS: readonly Buffer[] = Array.from({ length: 17 }, (_, code) =
   statusMembers(code),
 );
 const TAIL = Buffer.from(',"msg":"rpc"}\n');
+/** What a line starts with, before its time member. */
+const HEAD_START = '{"level":"info"';
 
 export interface JsonAccessLogOptions {
   /** The logger's name (pino's `name`). */
@@ -73,6 +75,8 @@ export class JsonAccessLog implements AccessLog {
   private readonly base: string;
   /** The time member `head` was made with. */
   private time = '';
+  /** Its length in `head`, in bytes. */
+  private timeBytes = -1;
   /** `{"level":"info","time":…,"pid":…,"name":…`, for that time. */
   private head = Buffer.alloc(0);
 
@@ -88,7 +92,15 @@ export class JsonAccessLog implements AccessLog {
     const time = this.options.time();
     if (time !== this.time) {
       this.time = time;
-      this.head = Buffer.from(`{"level":"info"${time}${this.base}`);
+      // A new time of the same length, in ASCII (any ISO time in the years 0
+      // to 9999), goes over the old one in place: the head is copied into each
+      // line, never handed out. Anything else makes a new head.
+      const inPlace =
+        time.length === this.timeBytes && this.head.write(time, HEAD_START.length) === time.length;
+      if (!inPlace) {
+        this.head = Buffer.from(`${HEAD_START}${time}${this.base}`);
+        this.timeBytes = Buffer.byteLength(time);
+      }
     }
     // The duration goes in digit by digit, without the string V8 would make of
     // the rounded number: that was half of this function's cost.

