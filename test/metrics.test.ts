@@ -1,6 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
 import { X509Certificate } from 'node:crypto';
-import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EchoClient } from '../src/client/client.js';
 import { parseServerConfig } from '../src/server/config.js';
 import type { EchoServer } from '../src/server/server.js';
-import { mtlsSession, openCall, serverStreamRequest } from './helpers/h2-calls.js';
+import { callPastDeadline, serverStreamRequest } from './helpers/h2-calls.js';
 import { makePki, tempDir } from './helpers/pki.js';
 import { echoOnce, expectHandshakeRefused } from './helpers/refusal.js';
 import { type LogCapture, clientFor, pkiEnv, startInProcess } from './helpers/server.js';
@@ -126,20 +125,14 @@ describe('the per-call server metrics', () => {
   it('count a stream that outlives its deadline once, as handled DeadlineExceeded', async () => {
     const l = { grpc_type: 'server_stream', ...ECHO, grpc_method: 'ServerStream' };
     const before = await scrape(metricsUrl);
-    // A raw HTTP/2 caller that sends a deadline and never cancels: so the server's own
-    // deadline timer ends the call. (A grpc-js client cancels at its own deadline, and on
-    // a loaded machine its RST_STREAM can arrive before the server's deadline, which
-    // the server counts from when it read the headers: that call is CANCELLED.)
-    const session = mtlsSession(pki, port);
-    try {
-      const req = openCall(session, 'ServerStream', { 'grpc-timeout': '250m' });
-      req.on('data', () => {});
-      req.end(serverStreamRequest('slow', 10, 100));
-      const [trailers] = (await once(req, 'trailers')) as [Record<string, string>];
-      expect(trailers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
-    } finally {
-      session.destroy();
-    }
+    // A caller that never cancels, so that the server's own deadline timer ends the call.
+    const trailers = await callPastDeadline(
+      pki,
+      port,
+      serverStreamRequest('slow', 10, 100),
+      '250m',
+    );
+    expect(trailers['grpc-status']).toBe(String(grpc.status.DEADLINE_EXCEEDED));
     // The server ends the call on its own deadline timer; its access line is written with the count.
     await logs.waitFor(
       (line) =>

@@ -1,6 +1,8 @@
-// Hostile callers built on node:http2 rather than grpc-js, so a test decides
-// exactly what is read and written: a caller that sends as fast as the server
-// lets it and never reads a reply, over a real mTLS connection.
+// Callers built on node:http2 rather than grpc-js, so a test decides exactly
+// what is read and written, over a real mTLS connection: a hostile caller that
+// sends as fast as the server lets it and never reads a reply, and one that
+// sends a deadline and never cancels.
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { readFile } from 'node:fs/promises';
@@ -73,6 +75,32 @@ export function openCall(
   req.on('error', () => {});
   // No 'data' listener: the stream stays paused, so Node stops granting the server window.
   return req;
+}
+
+/**
+ * A ServerStream call with a deadline (`timeout` in grpc-timeout's form, "300m")
+ * that is never cancelled, so that the server's own deadline timer ends it; the
+ * trailers it ends with. A grpc-js client cancels at its own deadline, and on a
+ * loaded machine that RST_STREAM can reach the server before the server's
+ * deadline, which it counts from when it read the headers: the call is then
+ * CANCELLED, not DEADLINE_EXCEEDED.
+ */
+export async function callPastDeadline(
+  pki: string,
+  port: number,
+  request: Buffer,
+  timeout: string,
+): Promise<Record<string, string>> {
+  const session = mtlsSession(pki, port);
+  try {
+    const req = openCall(session, 'ServerStream', { 'grpc-timeout': timeout });
+    req.on('data', () => {});
+    req.end(request);
+    const [trailers] = (await once(req, 'trailers')) as [Record<string, string>];
+    return trailers;
+  } finally {
+    session.destroy();
+  }
 }
 
 /**
