@@ -5,9 +5,9 @@
 // for the same fields, built by hand: the fields that do not change from call
 // to call (method, caller, rule) are serialized once into an AccessEntry that
 // the authorizer keeps per caller and method, as UTF-8 bytes, so that a line is
-// one call that copies five parts into the output's buffer: the head (remade
-// once a millisecond), the entry, the status from a table, the duration's
-// digits and the end.
+// one call that copies five parts into the output's buffer: the head (its time
+// rewritten once a millisecond), the entry, the status from a table, the
+// duration's digits and the end.
 // Through pino's generic serializer it was the largest part of our server's
 // own per-call cost (docs/performance.md). test/access-log.test.ts holds the
 // two to the same output. Given any other pino logger (tests capture lines that
