@@ -246,7 +246,7 @@ export async function startServer(
 }
 
 /** The address in the first complete "serving" line of `text`, if any. */
-function servingAddress(text: string): string | null {
+export function servingAddress(text: string): string | null {
   for (const line of text.split('\n').slice(0, -1)) {
     if (!line.includes('"serving"')) continue;
     try {
