@@ -13,7 +13,7 @@
 // bare grpc-js still took 1.4 times as much per call), counting starts
 // (callgrind_control --instr=on), ghz sends --calls more (default 3000) of the
 // scenario, and the dump (callgrind_control --dump) divided by them is the
-// figure. Timers that run meanwhile are counted too; they are small.
+// figure. Timers that run meanwhile are counted too (below).
 //
 // unary-c1 (the default) is one call per event-loop turn. Still, on 2026-12-03
 // two runs of ours gave 290,556 and 300,088 per call, and of ours without the
@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultBundleOptions, generateBundle } from '../src/pki/cert-bundle.js';
-import { buildAll } from './lib/build.js';
+import { buildAll, type Built } from './lib/build.js';
 import { runGhz } from './lib/load.js';
 import { BUILD_DIR } from './lib/paths.js';
 import { run } from './lib/processes.js';
@@ -85,6 +85,7 @@ async function dumpedInstructions(dir: string): Promise<number> {
 }
 
 async function measure(
+  built: Built,
   name: ServerName,
   scenario: ScenarioName,
   warmup: number,
@@ -92,7 +93,6 @@ async function measure(
   pkiDir: string,
   nodeFlags: string[],
 ) {
-  const built = await buildAll(() => {});
   const spec = serverSpecs(built, pkiFiles(pkiDir))[name];
   const load = SCENARIOS[scenario].load(null);
   if (load.kind !== 'ghz') throw new Error(`${scenario} is not a ghz scenario`);
@@ -141,9 +141,11 @@ async function main(): Promise<void> {
   const pkiDir = await mkdtemp(join(tmpdir(), 'bench-callgrind-pki-'));
   try {
     await generateBundle(defaultBundleOptions(pkiDir));
+    const built = await buildAll(() => {});
     const perCall: Partial<Record<ServerName, number>> = {};
     for (const name of names) {
       perCall[name] = await measure(
+        built,
         name,
         scenario,
         Number(values.warmup),

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultBundleOptions, generateBundle } from '../src/pki/cert-bundle.js';
 import { pkiFiles } from './lib/servers.js';
+import { median } from './lib/stats.js';
 
 type Mode = 'plain' | 'keylog';
 const MODES: readonly Mode[] = ['plain', 'keylog'];
@@ -130,8 +131,6 @@ async function round(mode: Mode, n: number, dir: string, callgrindOut?: string) 
   };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -163,9 +162,11 @@ async function main(): Promise<void> {
     }
     for (const mode of MODES)
       console.log(
-        `${mode}: ${median(cpu[mode]).toFixed(0)} µs CPU per handshake (rounds: ${cpu[mode].map(Math.round).join(', ')})`,
+        `${mode}: ${(median(cpu[mode]) ?? NaN).toFixed(0)} µs CPU per handshake (rounds: ${cpu[mode].map(Math.round).join(', ')})`,
       );
-    console.log(`keylog ÷ plain: ${(median(cpu.keylog) / median(cpu.plain)).toFixed(3)}`);
+    console.log(
+      `keylog ÷ plain: ${((median(cpu.keylog) ?? NaN) / (median(cpu.plain) ?? NaN)).toFixed(3)}`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
