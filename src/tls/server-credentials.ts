@@ -6,6 +6,7 @@
 // arriving before the first read are dropped). Here the first set is loaded and
 // checked before the server binds, so the secure context exists from the start.
 import * as grpc from '@grpc/grpc-js';
+import { constants } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
 import { SECURE_CIPHERS } from './cert-policy.js';
 import type { TlsMaterial } from './material.js';
@@ -39,6 +40,19 @@ export class RotatingServerCredentials extends grpc.ServerCredentials {
   }
 }
 
+/**
+ * No TLS session is resumed: every connection is a full handshake that verifies
+ * the client's certificate against the CA bundle and CRLs in force. OpenSSL's
+ * TLS 1.3 server otherwise sends two tickets after each handshake, and makes each
+ * by encoding the session, client certificate included, and decoding it again:
+ * 3.1 M of the 16.4 M instructions of a handshake (callgrind, docs/performance.md).
+ * gRPC clients hold their connections and grpc-js and grpc-go resume no sessions
+ * by default, so that work bought nothing. With this option TLS 1.3 tickets are
+ * stateful (a session ID), and Node keeps no session store to find them in, so a
+ * client that offers one gets a full handshake (test/tls-sessions.test.ts).
+ */
+const NO_RESUMPTION = constants.SSL_OP_NO_TICKET;
+
 function contextOptions(m: TlsMaterial): SecureContextOptions {
   // Security level 2 in every context, the rotated ones too: OpenSSL itself then
   // refuses client keys below RSA 2048 and SHA-1 signatures (cert-policy.ts).
@@ -50,6 +64,7 @@ function contextOptions(m: TlsMaterial): SecureContextOptions {
     key: m.key,
     ca: m.ca,
     ciphers: SECURE_CIPHERS,
+    secureOptions: NO_RESUMPTION,
     ...(m.crls === undefined ? {} : { crl: m.crls.map((c) => c.pem) }),
   };
 }
