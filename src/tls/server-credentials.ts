@@ -23,8 +23,6 @@ export class RotatingServerCredentials extends grpc.ServerCredentials {
       {
         requestCert: true,
         rejectUnauthorized: true,
-        // Node's default floor, stated so that no environment variable lowers it.
-        minVersion: 'TLSv1.2',
         handshakeTimeout: options.handshakeTimeoutMs,
       },
       contextOptions(initial),
@@ -41,15 +39,21 @@ export class RotatingServerCredentials extends grpc.ServerCredentials {
 }
 
 /**
- * No TLS session is resumed: every connection is a full handshake that verifies
- * the client's certificate against the CA bundle and CRLs in force. OpenSSL's
- * TLS 1.3 server otherwise sends two tickets after each handshake, and makes each
- * by encoding the session, client certificate included, and decoding it again:
- * 3.1 M of the 16.4 M instructions of a handshake (callgrind, docs/performance.md).
- * gRPC clients hold their connections and grpc-js and grpc-go resume no sessions
- * by default, so that work bought nothing. With this option TLS 1.3 tickets are
- * stateful (a session ID), and Node keeps no session store to find them in, so a
- * client that offers one gets a full handshake (test/tls-sessions.test.ts).
+ * No TLS session is resumed: every connection is a full handshake, in which the
+ * client presents its certificate and it is checked against the CA bundle, the
+ * CRLs and the policy in force. Sessions never outlived a rotation or CRL reload
+ * (each new context has new ticket keys); within one context's life, a resumed
+ * session would skip the expiry and CRL checks, and stand in for a certificate.
+ * OpenSSL's TLS 1.3 server otherwise encrypts two tickets after each handshake,
+ * each by encoding the session, client certificate included, and decoding it
+ * again: 3.1 M of the 16.4 M instructions of a handshake (docs/performance.md).
+ * grpc-js's and grpc-go's clients resume no sessions by default; one that does
+ * loses a handshake's work per connection, which this server ends every
+ * GRPC_MAX_CONNECTION_AGE_MS (5 minutes, about Node's ticket lifetime).
+ * With this option TLS 1.3 tickets are stateful (a session ID) and none can be
+ * found again while nothing gives the server a session store ('newSession' and
+ * 'resumeSession' listeners, which neither grpc-js nor this server adds).
+ * test/tls-sessions.test.ts holds it, rotated contexts included.
  */
 const NO_RESUMPTION = constants.SSL_OP_NO_TICKET;
 
@@ -64,6 +68,9 @@ function contextOptions(m: TlsMaterial): SecureContextOptions {
     key: m.key,
     ca: m.ca,
     ciphers: SECURE_CIPHERS,
+    // Node's default floor, stated so that no environment variable lowers it. Here, not
+    // with the server's options: setSecureContext() resets what a rotation does not pass.
+    minVersion: 'TLSv1.2',
     secureOptions: NO_RESUMPTION,
     ...(m.crls === undefined ? {} : { crl: m.crls.map((c) => c.pem) }),
   };
