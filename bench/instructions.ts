@@ -29,10 +29,10 @@
 // runs and around 285,000 in two, ours' in both places too, so one c=50 count
 // compares nothing.
 //
-// `--scenario connections --warmup 200 --calls 200` counts a new mTLS
+// `--scenario connections --warmup 500 --calls 1000` counts a new mTLS
 // connection with one call on it (bench/go-server/newconns, one at a time):
 // the handshake, the HTTP/2 session and the call, which is what the harness's
-// new-connections figure pays for. On 2026-12-03 (--warmup 500 --calls 1000)
+// new-connections figure pays for (about 100 s per server). On 2026-12-03
 // bare grpc-js took 16.43 M to 16.48 M instructions per connection in three
 // runs, ours 16.91 M and 17.13 M while it still prepared TLS session tickets,
 // and 13.97 M and 13.86 M once it did not (src/tls/server-credentials.ts).
