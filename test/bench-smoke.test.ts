@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECT_NODE_PACKAGE, INSTALL } from '../bench/lib/paths.js';
 import type { BenchResult } from '../bench/lib/report.js';
 import { METRIC_NAMES } from '../bench/lib/scenarios.js';
-import { SERVER_LABELS, SERVER_NAMES } from '../bench/lib/servers.js';
+import { SERVER_LABELS, SERVER_NAMES, pkiFiles, serverSpecs } from '../bench/lib/servers.js';
 import { median, rotate, roundRatios } from '../bench/lib/stats.js';
 import { spawnTs } from '../scripts/lib/server-process.js';
 import { tempDir } from './helpers/pki.js';
@@ -57,6 +57,34 @@ describe('the benchmark statistics', () => {
     expect(rotate(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
     expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
     expect(rotate(['a', 'b', 'c'], 4)).toEqual(['b', 'c', 'a']);
+  });
+});
+
+describe('the variants of our server that price one feature by difference', () => {
+  const built = {
+    ours: 'dist/server.cjs',
+    grpcJsServer: 'grpc-js-server.ts',
+    connectServer: 'connect-server.ts',
+    echoDescriptor: 'echo.binpb',
+    goServer: 'go-server',
+    newConns: 'newconns',
+  };
+  const specs = serverSpecs(built, pkiFiles('/pki'));
+  const without = (env: Record<string, string>, name: string) =>
+    Object.fromEntries(Object.entries(env).filter(([k]) => k !== name));
+
+  it('runs ours without the access line with everything else as shipped, metrics included', () => {
+    const variant = specs['ours-no-access-log'];
+    expect(variant.command).toEqual(specs.ours.command);
+    expect(variant.env.ACCESS_LOG).toBe('false');
+    expect(without(variant.env, 'ACCESS_LOG')).toEqual(without(specs.ours.env, 'ACCESS_LOG'));
+  });
+
+  it('runs ours without metrics with everything else as shipped, the access line included', () => {
+    const variant = specs['ours-no-metrics'];
+    expect(variant.command).toEqual(specs.ours.command);
+    expect(variant.env.METRICS_ADDRESS).toBeUndefined();
+    expect(variant.env).toEqual(without(specs.ours.env, 'METRICS_ADDRESS'));
   });
 });
 
