@@ -215,6 +215,12 @@ function notes(options: BenchOptions): string[] {
     'ghz and the connection load share one core: where a server is not saturated ("server CPU busy" well under ' +
       '100%), the load generator is the limit, and "server CPU per call" is the fairer comparison.',
   ];
+  if (options.servers.includes('ours') && options.servers.includes('ours-twin'))
+    n.push(
+      'ours-twin is ours again, in a second process started beside the first: ours/ours-twin would be 1 on a quiet ' +
+        'host, and how far it strays (its median, and its min–max from round to round) is what the host alone moves ' +
+        "a ratio by in this run. A goal whose figure is nearer its line than that is not settled by the run's median.",
+    );
   if (options.scenarios.includes('connections'))
     n.push(
       'New connections: each call opens a TCP connection, does a full TLS handshake (no resumption, X25519, RSA-2048 ' +

@@ -1,5 +1,5 @@
-// `npm run bench` in its smoke form: everything is built, each of the five
-// servers starts and answers every scenario through ghz (and the fresh-connection
+// `npm run bench` in its smoke form: everything is built, each server
+// starts and answers every scenario through ghz (and the fresh-connection
 // load), and the result carries every figure. The real benchmark, minutes long,
 // is not part of `npm test`.
 import { spawnSync } from 'node:child_process';
@@ -60,7 +60,7 @@ describe('the benchmark statistics', () => {
   });
 });
 
-describe('the variants of our server that price one feature by difference', () => {
+describe('the variants of our server that price one feature, or the host, by difference', () => {
   const built = {
     ours: 'dist/server.cjs',
     grpcJsServer: 'grpc-js-server.ts',
@@ -78,6 +78,11 @@ describe('the variants of our server that price one feature by difference', () =
     expect(variant.command).toEqual(specs.ours.command);
     expect(variant.env.ACCESS_LOG).toBe('false');
     expect(without(variant.env, 'ACCESS_LOG')).toEqual(without(specs.ours.env, 'ACCESS_LOG'));
+  });
+
+  it('runs the twin exactly as ours, in a process of its own', () => {
+    expect(specs['ours-twin'].command).toEqual(specs.ours.command);
+    expect(specs['ours-twin'].env).toEqual(specs.ours.env);
   });
 
   it('runs ours without metrics with everything else as shipped, the access line included', () => {
@@ -144,11 +149,19 @@ describe('npm run bench --smoke', () => {
         'ours-no-access-log/grpc-js-mtls',
         'ours/ours-no-access-log',
         'ours/ours-no-metrics',
+        'ours/ours-twin',
       ].sort(),
     );
     for (const ratios of Object.values(result.ratios))
       for (const metric of METRIC_NAMES) expect(ratios[metric].median).toBeGreaterThan(0);
-    for (const target of result.targets) expect.soft(target.value, target.text).not.toBeNull();
+    for (const target of result.targets) {
+      expect.soft(target.value, target.text).not.toBeNull();
+      // Each ratio goal carries its noise floor, the twin's ratio of the same figure.
+      if (target.of !== 'ours')
+        expect
+          .soft(target.noise, target.text)
+          .toEqual(result.ratios['ours/ours-twin']![target.metric]);
+    }
     expect(result.machine.cores).toBeGreaterThan(0);
     expect(result.machine.node).toBe(process.version);
     expect(result.pinning.note).toMatch(/^(pinned with taskset|not pinned: )/);
@@ -159,6 +172,7 @@ describe('npm run bench --smoke', () => {
     expect(run.stdout).toBe(markdown);
     for (const name of SERVER_NAMES) expect(markdown).toContain(SERVER_LABELS[name]);
     expect(markdown).toContain('| unary throughput ≥ 0.95 × bare grpc-js mTLS |');
+    expect(markdown).toContain('| target | figure | met | noise floor (ours/ours-twin) |');
     expect(markdown).toContain(`Reproduce: \`npm run bench -- --smoke --out ${out}\``);
   });
 });

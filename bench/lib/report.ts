@@ -8,7 +8,10 @@ import { METRICS, METRIC_NAMES, type MetricName, type ScenarioName } from './sce
 import { SERVER_LABELS, type ServerName } from './servers.js';
 import { roundRatios, summarize, type Summary } from './stats.js';
 
-/** Ratios reported, each `a/b`: ours against the others, and the price of the access line and of the metrics. */
+/**
+ * Ratios reported, each `a/b`: ours against the others, the price of the
+ * access line and of the metrics, and ours against its twin (the noise floor).
+ */
 export const COMPARISONS = [
   ['ours', 'grpc-js-mtls'],
   ['ours', 'connect-node'],
@@ -16,6 +19,7 @@ export const COMPARISONS = [
   ['ours-no-access-log', 'grpc-js-mtls'],
   ['ours', 'ours-no-access-log'],
   ['ours', 'ours-no-metrics'],
+  ['ours', 'ours-twin'],
 ] as const satisfies readonly (readonly [ServerName, ServerName])[];
 type Named<P> = P extends readonly [infer A extends string, infer B extends string]
   ? `${A}/${B}`
@@ -52,6 +56,8 @@ export interface TargetResult extends Target {
   value: number | null;
   /** null when the figure was not measured in this run. */
   met: boolean | null;
+  /** For a ratio: ours/ours-twin of the same metric, what the host alone moved it by; null without the twin. */
+  noise: Summary | null;
 }
 
 export interface BenchResult {
@@ -229,7 +235,8 @@ export function checkTargets(
           : t.op === '<='
             ? value <= t.threshold
             : value < t.threshold;
-    return { ...t, value, met };
+    const noise = t.of === 'ours' ? null : (ratios['ours/ours-twin']?.[t.metric] ?? null);
+    return { ...t, value, met, noise };
   });
 }
 
@@ -296,13 +303,16 @@ export function renderMarkdown(r: BenchResult): string {
     }
   }
   lines.push('');
-  lines.push('| target | figure | met |');
-  lines.push('| --- | ---: | :---: |');
+  // With the twin measured, each ratio's noise floor stands beside it.
+  const twin = r.targets.some((t) => t.noise !== null);
+  lines.push(`| target | figure | met |${twin ? ' noise floor (ours/ours-twin) |' : ''}`);
+  lines.push(`| --- | ---: | :---: |${twin ? ' ---: |' : ''}`);
   for (const t of r.targets) {
     const unit = t.of === 'ours' ? ` ${METRICS[t.metric].unit.split(' ')[0]}` : ` (${t.of})`;
     const verdict = t.met === null ? 'not measured' : t.met ? 'yes' : '**NO**';
+    const noise = t.noise === null ? '–' : cell(t.noise, 2);
     lines.push(
-      `| ${t.text} | ${fmt(t.value, t.of === 'ours' ? METRICS[t.metric].digits : 2)}${t.value === null ? '' : unit} | ${verdict} |`,
+      `| ${t.text} | ${fmt(t.value, t.of === 'ours' ? METRICS[t.metric].digits : 2)}${t.value === null ? '' : unit} | ${verdict} |${twin ? ` ${noise} |` : ''}`,
     );
   }
   const problems = servers.flatMap((s) => r.servers[s]!.problems.map((p) => ({ s, ...p })));

@@ -12,6 +12,7 @@ import { spawnTracked, stopTracked, type Pin } from './processes.js';
 
 export const SERVER_NAMES = [
   'ours',
+  'ours-twin',
   'ours-no-access-log',
   'ours-no-metrics',
   'grpc-js-mtls',
@@ -23,6 +24,7 @@ export type ServerName = (typeof SERVER_NAMES)[number];
 
 export const SERVER_LABELS: Record<ServerName, string> = {
   ours: 'ours (as shipped)',
+  'ours-twin': 'ours again (a second process)',
   'ours-no-access-log': 'ours, ACCESS_LOG=false',
   'ours-no-metrics': 'ours, METRICS_ADDRESS unset',
   'grpc-js-mtls': 'bare grpc-js, mTLS',
@@ -82,24 +84,34 @@ export function serverSpecs(
   const stopAtOnce: Record<string, string> = profiled
     ? { SHUTDOWN_DRAIN_DELAY_MS: '0', SHUTDOWN_TIMEOUT_MS: '2000' }
     : {};
+  const ours: ServerSpec = {
+    name: 'ours',
+    description:
+      'node dist/server.cjs (npm run build output, beside proto/ as in the image): mTLS with rotation, authorization, one JSON log line per RPC (LOG_LEVEL=info), Prometheus metrics on (METRICS_ADDRESS), health',
+    command: [...node('ours'), built.ours],
+    // The production settings (the manifests'), stated so that the caller's environment cannot
+    // change them: metrics on, as k8s/ runs it (bound to loopback here; nothing scrapes it).
+    env: {
+      ...baseEnv(),
+      ...tlsEnv,
+      LOG_LEVEL: 'info',
+      ACCESS_LOG: 'true',
+      METRICS_ADDRESS: '127.0.0.1:0',
+      ...stopAtOnce,
+    },
+    tls: true,
+    gracefulStop: profiled,
+  };
   return {
-    ours: {
-      name: 'ours',
+    ours,
+    // The control: ours again, in its own process. ours/ours-twin is what the
+    // host alone moves a ratio by in this run.
+    'ours-twin': {
+      ...ours,
+      name: 'ours-twin',
       description:
-        'node dist/server.cjs (npm run build output, beside proto/ as in the image): mTLS with rotation, authorization, one JSON log line per RPC (LOG_LEVEL=info), Prometheus metrics on (METRICS_ADDRESS), health',
-      command: [...node('ours'), built.ours],
-      // The production settings (the manifests'), stated so that the caller's environment cannot
-      // change them: metrics on, as k8s/ runs it (bound to loopback here; nothing scrapes it).
-      env: {
-        ...baseEnv(),
-        ...tlsEnv,
-        LOG_LEVEL: 'info',
-        ACCESS_LOG: 'true',
-        METRICS_ADDRESS: '127.0.0.1:0',
-        ...stopAtOnce,
-      },
-      tls: true,
-      gracefulStop: profiled,
+        "the same as ours, a second process started beside it: ours/ours-twin, 1 but for the host, is the run's noise floor",
+      command: [...node('ours-twin'), built.ours],
     },
     'ours-no-access-log': {
       name: 'ours-no-access-log',
