@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECT_NODE_PACKAGE, INSTALL } from '../bench/lib/paths.js';
-import type { BenchResult } from '../bench/lib/report.js';
+import { checkTargets, type BenchResult } from '../bench/lib/report.js';
 import { METRIC_NAMES } from '../bench/lib/scenarios.js';
 import { SERVER_LABELS, SERVER_NAMES, pkiFiles, serverSpecs } from '../bench/lib/servers.js';
 import { median, rotate, roundRatios } from '../bench/lib/stats.js';
@@ -51,6 +51,22 @@ describe('the benchmark statistics', () => {
     const r = roundRatios([10, 20, null, 30], [5, 40, 7, 10]);
     expect(r.samples).toEqual([2, 0.5, null, 3]);
     expect(r).toMatchObject({ median: 2, min: 0.5, max: 3 });
+  });
+
+  it("puts the twin's ratio beside each ratio goal the run measured, and beside no other", () => {
+    const summary = (median: number) => ({ median, min: median, max: median, samples: [median] });
+    const every = (median: number) =>
+      Object.fromEntries(
+        METRIC_NAMES.map((m) => [m, summary(median)]),
+      ) as BenchResult['ratios']['ours/ours-twin'];
+    const targets = checkTargets(
+      {},
+      { 'ours/grpc-js-mtls': every(1.02), 'ours/ours-twin': every(0.97) },
+    );
+    for (const t of targets) {
+      const measured = t.of === 'ours/grpc-js-mtls';
+      expect(t.noise, t.text).toEqual(measured ? summary(0.97) : null);
+    }
   });
 
   it('rotates the order of servers from round to round', () => {

@@ -235,7 +235,9 @@ export function checkTargets(
           : t.op === '<='
             ? value <= t.threshold
             : value < t.threshold;
-    const noise = t.of === 'ours' ? null : (ratios['ours/ours-twin']?.[t.metric] ?? null);
+    // Only beside a figure this run has: a goal against a server not run gets none.
+    const noise =
+      t.of === 'ours' || value === null ? null : (ratios['ours/ours-twin']?.[t.metric] ?? null);
     return { ...t, value, met, noise };
   });
 }
