@@ -102,42 +102,33 @@ export function serverSpecs(
     tls: true,
     gracefulStop: profiled,
   };
+  // The variants are ours with one thing changed, made from it, so that
+  // nothing else can drift apart; each runs as its own process (and profile).
+  const variant = (name: ServerName, description: string, env = ours.env): ServerSpec => ({
+    ...ours,
+    name,
+    description,
+    command: [...node(name), built.ours],
+    env,
+  });
   return {
     ours,
     // The control: ours again, in its own process. ours/ours-twin is what the
     // host alone moves a ratio by in this run.
-    'ours-twin': {
-      ...ours,
-      name: 'ours-twin',
-      description:
-        "the same as ours, a second process started beside it: ours/ours-twin, 1 but for the host, is the run's noise floor",
-      command: [...node('ours-twin'), built.ours],
-    },
-    'ours-no-access-log': {
-      name: 'ours-no-access-log',
-      description:
-        'the same as shipped with the per-RPC access line turned off (ACCESS_LOG=false), metrics still on: what that line costs, by difference',
-      command: [...node('ours-no-access-log'), built.ours],
-      env: {
-        ...baseEnv(),
-        ...tlsEnv,
-        LOG_LEVEL: 'info',
-        ACCESS_LOG: 'false',
-        METRICS_ADDRESS: '127.0.0.1:0',
-        ...stopAtOnce,
-      },
-      tls: true,
-      gracefulStop: profiled,
-    },
-    'ours-no-metrics': {
-      name: 'ours-no-metrics',
-      description:
-        'the same as shipped but without METRICS_ADDRESS (no per-call metrics, no endpoint): what the metrics cost, by difference',
-      command: [...node('ours-no-metrics'), built.ours],
-      env: { ...baseEnv(), ...tlsEnv, LOG_LEVEL: 'info', ACCESS_LOG: 'true', ...stopAtOnce },
-      tls: true,
-      gracefulStop: profiled,
-    },
+    'ours-twin': variant(
+      'ours-twin',
+      "the same as ours, a second process started beside it: ours/ours-twin, 1 but for the host, is the run's noise floor",
+    ),
+    'ours-no-access-log': variant(
+      'ours-no-access-log',
+      'the same as shipped with the per-RPC access line turned off (ACCESS_LOG=false), metrics still on: what that line costs, by difference',
+      { ...ours.env, ACCESS_LOG: 'false' },
+    ),
+    'ours-no-metrics': variant(
+      'ours-no-metrics',
+      'the same as shipped but without METRICS_ADDRESS (no per-call metrics, no endpoint): what the metrics cost, by difference',
+      Object.fromEntries(Object.entries(ours.env).filter(([k]) => k !== 'METRICS_ADDRESS')),
+    ),
     'grpc-js-mtls': {
       name: 'grpc-js-mtls',
       description:
