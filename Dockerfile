@@ -61,8 +61,9 @@ COPY src ./src
 RUN npm run build
 
 # --- production dependencies only ----------------------------------------------------------
-# No install scripts: none of the runtime dependencies needs one, and none gets to run code
-# at build time.
+# Their code is in the bundle; node_modules/ ships for the files packages read at run time
+# (grpc-health-check's and @grpc/reflection's protos), from the same lock file. No install
+# scripts: none of the runtime dependencies needs one, and none gets to run code at build time.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./

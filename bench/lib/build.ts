@@ -6,7 +6,7 @@
 import * as protoLoader from '@grpc/proto-loader';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { bundleApp, builtEntry } from '../../scripts/lib/bundle.js';
@@ -79,14 +79,16 @@ async function compileServers(outDir: string): Promise<void> {
 
 /**
  * `npm run build`'s bundles, into a folder of the harness laid out as the image
- * ships it (dist/ beside proto/ and package.json), so that a benchmark never
- * rewrites the dist/ someone else may be running.
+ * ships it (dist/ beside proto/, node_modules/ and package.json), so that a
+ * benchmark never rewrites the dist/ someone else may be running.
  */
 async function buildOurs(): Promise<string> {
   const root = join(BUILD_DIR, 'ours');
   await rm(root, { recursive: true, force: true });
   await mkdir(root, { recursive: true });
   await bundleApp(root);
+  // node_modules/ beside dist/, as in the image: the packages' own files (protos) are read from there.
+  await symlink(join(PROJECT_ROOT, 'node_modules'), join(root, 'node_modules'));
   await cp(PROTO_ROOT, join(root, 'proto'), { recursive: true });
   await copyFile(join(PROJECT_ROOT, 'package.json'), join(root, 'package.json'));
   const server = join(root, builtEntry('server'));

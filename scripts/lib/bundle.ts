@@ -1,6 +1,7 @@
 // What `npm run build` makes, and the image runs: each entry point of src/bin/
-// as one CommonJS file (dist/server.cjs, dist/client.cjs), with the packages
-// left out and loaded from node_modules/ by require(), as they are published.
+// as one CommonJS file (dist/server.cjs, dist/client.cjs) holding our code and
+// the packages' code it uses. node_modules/ still sits beside dist/ (in the image
+// too) for the files the packages read at run time (see ownFolders below).
 //
 // Why one file and not tsc's one file per module: Node's ES-module loader
 // resolves, links and compiles every file it is given, and when an ES module
@@ -11,11 +12,18 @@
 // required, idle RSS went from 68.5 to 64.1 MiB on Node 20 and from 83.1 to
 // 77.2 on Node 24 (bare grpc-js: 59.5 and 74.3; docs/performance.md).
 //
+// Why the packages too: then most of start-up was require() finding, reading
+// and wrapping some 220 files of grpc-js, protobufjs, pino and prom-client one
+// by one. With them inside, start-up to SERVING went from about 380 to 290 ms
+// on a slow host, where bare grpc-js took 280 (docs/performance.md).
+//
 // The bundle is not minified: a stack trace names our own functions, and each
-// module's code follows a `// src/...` comment. Source maps sit beside it for
-// `node --enable-source-maps`.
-import { build, type Metafile } from 'esbuild';
-import { dirname, join, resolve } from 'node:path';
+// module's code follows a `// src/...` or `// node_modules/...` comment. Source
+// maps sit beside it for `node --enable-source-maps`.
+import { build, type Metafile, type Plugin } from 'esbuild';
+import { readFile } from 'node:fs/promises';
+import { isBuiltin } from 'node:module';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Where src/ is: found from this file, so that building loads none of the app. */
@@ -28,28 +36,65 @@ export const ENTRY_POINTS = { server: 'src/bin/server.ts', client: 'src/bin/clie
 export const builtEntry = (name: keyof typeof ENTRY_POINTS): string => `dist/${name}.cjs`;
 
 export interface Bundled {
-  /** Every source file that went into a bundle, relative to the project root. */
-  inputs: string[];
-  /** Every package a bundle requires at run time (left to node_modules/). */
+  /** Our source files that went into a bundle, relative to the project root. */
+  sources: string[];
+  /**
+   * Every package with code in a bundle, by its folder relative to the project
+   * root (`node_modules/@grpc/grpc-js`): the key package-lock.json lists it under.
+   */
   packages: string[];
+  /** Every module a bundle still requires at run time that is not Node's own. */
+  external: string[];
 }
 
-/** The package a bare specifier names: `@scope/name` or `name`. */
-const packageOf = (specifier: string): string =>
-  specifier
-    .split('/')
-    .slice(0, specifier.startsWith('@') ? 2 : 1)
-    .join('/');
+/** The package folder of a file in node_modules/ (the innermost, for nested ones). */
+export function packageFolder(file: string): string | null {
+  const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(file);
+  return m ? m[1]! : null;
+}
 
 function summarize(meta: Metafile): Bundled {
+  const sources: string[] = [];
   const packages = new Set<string>();
+  for (const input of Object.keys(meta.inputs)) {
+    const folder = packageFolder(input);
+    if (folder === null) sources.push(input);
+    else packages.add(folder);
+  }
+  const external = new Set<string>();
   for (const output of Object.values(meta.outputs)) {
     for (const i of output.imports) {
-      if (i.external && !i.path.startsWith('node:')) packages.add(packageOf(i.path));
+      if (i.external && !isBuiltin(i.path)) external.add(i.path);
     }
   }
-  return { inputs: Object.keys(meta.inputs).sort(), packages: [...packages].sort() };
+  return {
+    sources: sources.sort(),
+    packages: [...packages].sort(),
+    external: [...external].sort(),
+  };
 }
+
+/**
+ * A package's own folder, for the packages that read files beside their code:
+ * grpc-health-check loads health.proto from `${__dirname}/../../proto` when it is
+ * required, @grpc/reflection its protos when the service is added. Bundled,
+ * every module's __dirname would be dist/; so each package module that names
+ * __dirname or __filename gets its own, the folder it came from in
+ * node_modules/, found from dist/ at run time (node_modules/ sits beside dist/
+ * in the image and in the repository). Its other files stay there too.
+ */
+const ownFolders: Plugin = {
+  name: 'package-own-folders',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/].*\.c?js$/ }, async ({ path }) => {
+      const code = await readFile(path, 'utf8');
+      if (!/\b__(dirname|filename)\b/.test(code)) return undefined;
+      const file = relative(PROJECT_ROOT, path).split(sep).join('/');
+      const own = `var __filename = __appFile(${JSON.stringify(file)}), __dirname = require('node:path').dirname(__filename);`;
+      return { contents: `${own}\n${code}`, loader: 'js' };
+    });
+  },
+};
 
 /** Writes dist/server.cjs and dist/client.cjs (and their maps) under `appRoot`. */
 export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled> {
@@ -63,7 +108,7 @@ export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled
     format: 'cjs',
     // The oldest Node the engines field admits.
     target: 'node20.19',
-    packages: 'external',
+    plugins: [ownFolders],
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',
@@ -76,7 +121,11 @@ export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled
     logOverride: { 'empty-import-meta': 'error' },
     define: { 'import.meta.url': '__bundleUrl' },
     banner: {
-      js: "'use strict';\nconst __bundleUrl = require('node:url').pathToFileURL(__filename).href;",
+      js: [
+        "'use strict';",
+        "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;",
+        "const __appFile = (file) => require('node:path').join(__dirname, '..', file);",
+      ].join('\n'),
     },
   });
   return summarize(result.metafile);

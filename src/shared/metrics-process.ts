@@ -9,24 +9,10 @@
 //     like counters, which Prometheus's linter (`promtool check metrics`)
 //     rejects; nodejs_active_handles{type} and its siblings carry the same
 //     counts by type.
-import { Counter, defaultCollector, type Registry } from './prom.js';
+import { Counter, DEFAULT_COLLECTORS, type CollectorName, type Registry } from './prom.js';
 
-/** prom-client's default collectors but processCpuTotal, in its order (lib/defaultMetrics.js). */
-export const PROCESS_COLLECTORS = [
-  'processStartTime',
-  'osMemoryHeap',
-  'processOpenFileDescriptors',
-  'processMaxFileDescriptors',
-  'eventLoopLag',
-  // Node 20 and 24 both have process.getActiveResourcesInfo, which this one reads.
-  'processResources',
-  'processHandles',
-  'processRequests',
-  'heapSizeAndUsed',
-  'heapSpacesSizeAndUsed',
-  'version',
-  'gc',
-] as const;
+/** prom-client's default collectors but processCpuTotal, in its order. */
+export const PROCESS_COLLECTORS = Object.keys(DEFAULT_COLLECTORS) as CollectorName[];
 
 /** The three gauges promtool rejects (see the top of this file). */
 export const LEFT_OUT = ['handles', 'requests', 'resources'].map((k) => `nodejs_active_${k}_total`);
@@ -37,7 +23,7 @@ const EVENT_LOOP_PRECISION_MS = 10;
 export function collectProcessMetrics(registry: Registry): void {
   cpuCounters(registry);
   const config = { eventLoopMonitoringPrecision: EVENT_LOOP_PRECISION_MS };
-  for (const name of PROCESS_COLLECTORS) defaultCollector(name)(registry, config);
+  for (const name of PROCESS_COLLECTORS) DEFAULT_COLLECTORS[name](registry, config);
   for (const name of LEFT_OUT) registry.removeSingleMetric(name);
 }
 

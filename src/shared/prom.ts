@@ -10,21 +10,32 @@
 // index; the version is pinned exactly, and test/metrics-process.test.ts holds
 // these to be the very classes the index exports, so an upgrade that moves a
 // file fails there rather than at run time.
-import { createRequire } from 'node:module';
+//
+// Each is imported by a literal path, so that the bundle (scripts/lib/bundle.ts)
+// holds them like any other module and nothing is left to find in node_modules/
+// at start-up.
 import type * as Prom from 'prom-client';
+import counter from 'prom-client/lib/counter.js';
+import gauge from 'prom-client/lib/gauge.js';
+import eventLoopLag from 'prom-client/lib/metrics/eventLoopLag.js';
+import gc from 'prom-client/lib/metrics/gc.js';
+import heapSizeAndUsed from 'prom-client/lib/metrics/heapSizeAndUsed.js';
+import heapSpacesSizeAndUsed from 'prom-client/lib/metrics/heapSpacesSizeAndUsed.js';
+import osMemoryHeap from 'prom-client/lib/metrics/osMemoryHeap.js';
+import processHandles from 'prom-client/lib/metrics/processHandles.js';
+import processMaxFileDescriptors from 'prom-client/lib/metrics/processMaxFileDescriptors.js';
+import processOpenFileDescriptors from 'prom-client/lib/metrics/processOpenFileDescriptors.js';
+import processRequests from 'prom-client/lib/metrics/processRequests.js';
+import processResources from 'prom-client/lib/metrics/processResources.js';
+import processStartTime from 'prom-client/lib/metrics/processStartTime.js';
+import version from 'prom-client/lib/metrics/version.js';
+import registry from 'prom-client/lib/registry.js';
 
-const load = createRequire(import.meta.url);
-
-/** Loads one of prom-client's own files, typed as what its index exports under that name. */
-function part<T>(file: string): T {
-  return load(`prom-client/lib/${file}`) as T;
-}
-
-export const Registry = part<typeof Prom.Registry>('registry');
+export const Registry = registry as typeof Prom.Registry;
 export type Registry = Prom.Registry;
-export const Counter = part<typeof Prom.Counter>('counter');
+export const Counter = counter as typeof Prom.Counter;
 export type Counter<T extends string = string> = Prom.Counter<T>;
-export const Gauge = part<typeof Prom.Gauge>('gauge');
+export const Gauge = gauge as typeof Prom.Gauge;
 export type Gauge<T extends string = string> = Prom.Gauge<T>;
 export type Metric = Prom.Metric;
 
@@ -34,6 +45,24 @@ export type Metric = Prom.Metric;
  */
 export type DefaultCollector = (registry: Registry, config: Record<string, unknown>) => void;
 
-export function defaultCollector(name: string): DefaultCollector {
-  return part<DefaultCollector>(`metrics/${name}`);
-}
+/**
+ * prom-client's default collectors but processCpuTotal (metrics-process.ts says
+ * why), by the name of their file, in its order (lib/defaultMetrics.js).
+ */
+const collectors = {
+  processStartTime,
+  osMemoryHeap,
+  processOpenFileDescriptors,
+  processMaxFileDescriptors,
+  eventLoopLag,
+  // Node 20 and 24 both have process.getActiveResourcesInfo, which this one reads.
+  processResources,
+  processHandles,
+  processRequests,
+  heapSizeAndUsed,
+  heapSpacesSizeAndUsed,
+  version,
+  gc,
+};
+export type CollectorName = keyof typeof collectors;
+export const DEFAULT_COLLECTORS = collectors as Record<CollectorName, DefaultCollector>;
