@@ -62,8 +62,9 @@ RUN npm run build
 
 # --- production dependencies only ----------------------------------------------------------
 # Their code is in the bundle; node_modules/ ships for the files packages read at run time
-# (grpc-health-check's and @grpc/reflection's protos), from the same lock file. No install
-# scripts: none of the runtime dependencies needs one, and none gets to run code at build time.
+# (grpc-health-check's and @grpc/reflection's protos) and for the CRL decoder, loaded on first
+# use, from the same lock file. No install scripts: none of the runtime dependencies needs one,
+# and none gets to run code at build time.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -1,7 +1,8 @@
 // What `npm run build` makes, and the image runs: each entry point of src/bin/
 // as one CommonJS file (dist/server.cjs, dist/client.cjs) holding our code and
 // the packages' code it uses. node_modules/ still sits beside dist/ (in the image
-// too) for the files the packages read at run time (see ownFolders below).
+// too) for the files the packages read at run time (see ownFolders below), and
+// for the CRL decoder, which src/tls/crl.ts requires only when a CRL is set.
 //
 // Why one file and not tsc's one file per module: Node's ES-module loader
 // resolves, links and compiles every file it is given, and when an ES module
@@ -43,7 +44,11 @@ export interface Bundled {
    * root (`node_modules/@grpc/grpc-js`): the key package-lock.json lists it under.
    */
   packages: string[];
-  /** Every module a bundle still requires at run time that is not Node's own. */
+  /**
+   * Every module a bundle still requires at run time that is not Node's own. A
+   * require() through createRequire is not seen: src/tls/crl.ts loads its
+   * decoder (@peculiar/asn1-*) that way, from node_modules/, on first use.
+   */
   external: string[];
 }
 
