@@ -5,11 +5,13 @@
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECT_NODE_PACKAGE, INSTALL } from '../bench/lib/paths.js';
 import { checkTargets, type BenchResult } from '../bench/lib/report.js';
+import { summarizeProfiles } from '../bench/lib/profile.js';
 import { METRIC_NAMES } from '../bench/lib/scenarios.js';
 import { SERVER_LABELS, SERVER_NAMES, pkiFiles, serverSpecs } from '../bench/lib/servers.js';
 import { median, rotate, roundRatios } from '../bench/lib/stats.js';
@@ -73,6 +75,71 @@ describe('the benchmark statistics', () => {
     expect(rotate(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
     expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
     expect(rotate(['a', 'b', 'c'], 4)).toEqual(['b', 'c', 'a']);
+  });
+});
+
+describe('the CPU profile summary', () => {
+  it("counts a bundle's frames to the package or source file its source map names", async () => {
+    const dir = await tempDir();
+    try {
+      // A bundle like dist/server.cjs: our module and a package's, one file, a map beside it.
+      await mkdir(join(dir.path, 'src/server'), { recursive: true });
+      await mkdir(join(dir.path, 'node_modules/some-pkg'), { recursive: true });
+      await writeFile(
+        join(dir.path, 'src/server/handler.ts'),
+        'export function handleCall(n: number): number {\n  return n * 2;\n}\n',
+      );
+      await writeFile(
+        join(dir.path, 'node_modules/some-pkg/index.js'),
+        'exports.packageWork = function packageWork(n) {\n  return n + 1;\n};\n',
+      );
+      await writeFile(
+        join(dir.path, 'src/main.ts'),
+        "import { handleCall } from './server/handler';\n" +
+          "import { packageWork } from 'some-pkg';\n" +
+          'console.log(handleCall(packageWork(1)));\n',
+      );
+      const bundle = join(dir.path, 'dist/main.cjs');
+      await build({
+        absWorkingDir: dir.path,
+        entryPoints: ['src/main.ts'],
+        outfile: bundle,
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        sourcemap: true,
+        logLevel: 'silent',
+      });
+      // Frames where V8 would put them: the 0-based position of each function in the bundle.
+      const lines = (await readFile(bundle, 'utf8')).split('\n');
+      const frameOf = (name: string, text: string) => {
+        const line = lines.findIndex((l) => l.includes(text));
+        expect(line, text).toBeGreaterThanOrEqual(0);
+        const columnNumber = lines[line]!.indexOf(text);
+        return { functionName: name, url: bundle, lineNumber: line, columnNumber };
+      };
+      const nodes = [
+        { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1, columnNumber: -1 } },
+        { id: 2, callFrame: frameOf('handleCall', 'function handleCall') },
+        { id: 3, callFrame: frameOf('packageWork', 'function packageWork') },
+      ];
+      await mkdir(join(dir.path, 'profiles'));
+      await writeFile(
+        join(dir.path, 'profiles/ours.cpuprofile'),
+        JSON.stringify({ nodes, samples: [2, 2, 3, 2], timeDeltas: [10, 10, 10, 10] }),
+      );
+      const summary = await summarizeProfiles(join(dir.path, 'profiles'));
+      expect(summary?.packages).toEqual([
+        { name: 'ours: src/server/handler', percent: 75 },
+        { name: 'some-pkg', percent: 25 },
+      ]);
+      expect(summary?.topFunctions.map((f) => f.name)).toEqual([
+        'handleCall src/server/handler.ts:1',
+        'packageWork some-pkg/index.js:1',
+      ]);
+    } finally {
+      await dir.remove();
+    }
   });
 });
 

@@ -258,18 +258,26 @@ describe('the image', () => {
       expect(Object.keys(pkg.dependencies), name).toContain(name);
       expect(readProjectFile('src/tls/crl.ts')).toContain(`load('${name}')`);
     }
+    // prom-client's files are imported one by one (src/shared/prom.ts), so its index, with its
+    // Summary (tdigest, bintrees) and the exemplars' @opentelemetry/api, is not in the bundle.
+    for (const folder of ['@opentelemetry/api', 'tdigest', 'bintrees']) {
+      expect(bundled.packages).not.toContain(`node_modules/${folder}`);
+    }
+    expect(bundled.packages).toContain('node_modules/prom-client');
     // node-forge is the certificate tool's and a devDependency: the image installs none of it.
     expect(bundled.packages).not.toContain('node_modules/node-forge');
     expect(Object.keys(pkg.dependencies)).not.toContain('node-forge');
   });
 
-  it("runs as built: the bundled server serves from proto/ beside dist/ and the packages' protos in node_modules/, and the bundled client gets its answer", async () => {
+  it("runs as built: the bundled server serves from proto/ beside dist/ and the packages' protos and CRL decoder in node_modules/, and the bundled client gets its answer", async () => {
     const certs = join(dir.path, 'certs');
     await makePki(certs);
+    // With a CRL, both read it at start-up through the decoder crl.ts requires from node_modules/.
     const tls = (name: string) => ({
       TLS_CERT_FILE: join(certs, `${name}.crt`),
       TLS_KEY_FILE: join(certs, `${name}.key`),
       TLS_CA_FILE: join(certs, 'ca.crt'),
+      TLS_CRL_FILE: join(certs, 'ca.crl'),
     });
     // Another working directory, and no tsx: what the container runs.
     const env = { PATH: process.env.PATH ?? '', NODE_OPTIONS: '' };

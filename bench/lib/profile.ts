@@ -1,14 +1,20 @@
 // `--cpu-prof`: where each Node server spends its CPU. Every Node server runs
 // under `node --cpu-prof`, is stopped with SIGINT so that V8 writes the profile,
 // and its profiles are summed into self time per function and per package, so
-// that our code, grpc-js, Node's core and native work can be told apart.
+// that our code, grpc-js, Node's core and native work can be told apart. Our
+// server runs as a bundle with the packages inside (dist/server.cjs), so each
+// of its frames is first mapped through the bundle's source map to the file it
+// came from, or every package would count as the bundle.
 import { readFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { SourceMap, type SourceMapPayload, type SourceMapping } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 interface CallFrame {
   functionName: string;
   url: string;
   lineNumber: number;
+  columnNumber: number;
 }
 
 interface CpuProfile {
@@ -34,6 +40,41 @@ export interface ProfileSummary {
 
 const SPECIAL = new Set(['(idle)', '(program)', '(garbage collector)', '(root)']);
 
+/** Frames of bundled code mapped to their sources, through the `.map` beside each bundle. */
+class SourceMaps {
+  private readonly maps = new Map<string, Promise<SourceMap | null>>();
+
+  private load(file: string): Promise<SourceMap | null> {
+    let map = this.maps.get(file);
+    if (map === undefined) {
+      map = readFile(`${file}.map`, 'utf8').then(
+        (text) => new SourceMap(JSON.parse(text) as SourceMapPayload),
+        () => null,
+      );
+      this.maps.set(file, map);
+    }
+    return map;
+  }
+
+  /** The frame as its source has it, or as it is where no map says otherwise. */
+  async original(frame: CallFrame): Promise<CallFrame> {
+    if (!/\.c?js$/.test(frame.url) || frame.lineNumber < 0) return frame;
+    const file = frame.url.startsWith('file:') ? fileURLToPath(frame.url) : frame.url;
+    if (!isAbsolute(file)) return frame;
+    const map = await this.load(file);
+    // An empty object where the map has no entry for the position.
+    const entry: Partial<SourceMapping> | undefined = map?.findEntry(
+      frame.lineNumber,
+      frame.columnNumber,
+    );
+    if (entry?.originalSource === undefined || entry.originalLine === undefined) return frame;
+    const source = entry.originalSource.startsWith('file:')
+      ? fileURLToPath(entry.originalSource)
+      : resolve(dirname(file), entry.originalSource);
+    return { ...frame, url: source, lineNumber: entry.originalLine };
+  }
+}
+
 /** Where a function lives: a package, Node's core, the project (by file), V8 itself or native code. */
 function owner(frame: CallFrame): string {
   if (SPECIAL.has(frame.functionName)) return frame.functionName;
@@ -42,15 +83,15 @@ function owner(frame: CallFrame): string {
   if (pkg !== undefined) return pkg;
   if (url.startsWith('node:')) return 'node core (JS)';
   if (url === '') return 'native (C++ and system calls)';
-  const ours = /\/(src\/[^/]+|servers\/[^/]+)$/.exec(url)?.[1];
-  return ours === undefined ? url : `ours: ${ours.replace(/\.js$/, '')}`;
+  const ours = /\/((?:src|servers)\/(?!.*\/(?:src|servers)\/).+)$/.exec(url)?.[1];
+  return ours === undefined ? url : `ours: ${ours.replace(/\.[jt]s$/, '')}`;
 }
 
 function label(frame: CallFrame): string {
   const where =
     frame.url === ''
       ? ''
-      : ` ${frame.url.replace(/^.*\/node_modules\//, '').replace(/^file:\/\/.*\/(src|servers)\//, '$1/')}:${frame.lineNumber + 1}`;
+      : ` ${frame.url.replace(/^.*\/node_modules\//, '').replace(/^(?:file:\/\/)?\/.*\/(src|servers)\//, '$1/')}:${frame.lineNumber + 1}`;
   return `${frame.functionName || '(anonymous)'}${where}`;
 }
 
@@ -71,9 +112,11 @@ export async function summarizeProfiles(dir: string, count = 15): Promise<Profil
   const byOwner = new Map<string, number>();
   let total = 0;
   let idle = 0;
+  const sources = new SourceMaps();
   for (const file of files) {
     const profile = JSON.parse(await readFile(join(dir, file), 'utf8')) as CpuProfile;
-    const frames = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+    const frames = new Map<number, CallFrame>();
+    for (const n of profile.nodes) frames.set(n.id, await sources.original(n.callFrame));
     profile.samples.forEach((id, i) => {
       const dt = profile.timeDeltas[i] ?? 0;
       const frame = frames.get(id);

@@ -15,8 +15,9 @@
 //
 // Why the packages too: then most of start-up was require() finding, reading
 // and wrapping some 220 files of grpc-js, protobufjs, pino and prom-client one
-// by one. With them inside, start-up to SERVING went from about 380 to 290 ms
-// on a slow host, where bare grpc-js took 280 (docs/performance.md).
+// by one. With them inside, spawn to serving went from 378 to 282 ms (medians
+// of 8 starts on a slow host), and the bench's start-up to SERVING from 331 ms
+// to 247, where bare grpc-js took 250 (docs/performance.md).
 //
 // The bundle is not minified: a stack trace names our own functions, and each
 // module's code follows a `// src/...` or `// node_modules/...` comment. Source
@@ -91,12 +92,18 @@ function summarize(meta: Metafile): Bundled {
 const ownFolders: Plugin = {
   name: 'package-own-folders',
   setup(b) {
-    b.onLoad({ filter: /[\\/]node_modules[\\/].*\.c?js$/ }, async ({ path }) => {
+    b.onLoad({ filter: /[\\/]node_modules[\\/].*\.[cm]?js$/ }, async ({ path }) => {
       const code = await readFile(path, 'utf8');
-      if (!/\b__(dirname|filename)\b/.test(code)) return undefined;
       const file = relative(PROJECT_ROOT, path).split(sep).join('/');
+      // import.meta.url is defined as the bundle's own URL (below): right for our
+      // modules, which find proto/ from it, and wrong for a package's files.
+      if (/\bimport\.meta\b/.test(code)) {
+        return { errors: [{ text: `${file} reads import.meta, which the bundle cannot give it` }] };
+      }
+      if (!/\b__(dirname|filename)\b/.test(code)) return undefined;
       const own = `var __filename = __appFile(${JSON.stringify(file)}), __dirname = require('node:path').dirname(__filename);`;
-      return { contents: `${own}\n${code}`, loader: 'js' };
+      // On the module's first line, so that its own source map still lines up.
+      return { contents: `${own} ${code}`, loader: 'js' };
     });
   },
 };
@@ -129,7 +136,10 @@ export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled
       js: [
         "'use strict';",
         "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;",
-        "const __appFile = (file) => require('node:path').join(__dirname, '..', file);",
+        // The bundle's folder, read once: a package module's own __dirname (above)
+        // is a var, which esbuild could hoist to this scope if the module were ESM.
+        'const __appDir = __dirname;',
+        "const __appFile = (file) => require('node:path').join(__appDir, '..', file);",
       ].join('\n'),
     },
   });
