@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONNECT_NODE_PACKAGE, INSTALL } from '../bench/lib/paths.js';
@@ -87,11 +88,11 @@ describe('the CPU profile summary', () => {
       await mkdir(join(dir.path, 'node_modules/some-pkg'), { recursive: true });
       await writeFile(
         join(dir.path, 'src/server/handler.ts'),
-        'export function handleCall(n: number): number {\n  return n * 2;\n}\n',
+        '// One.\n// Two.\nexport function handleCall(n: number): number {\n  return n * 2;\n}\n',
       );
       await writeFile(
         join(dir.path, 'node_modules/some-pkg/index.js'),
-        'exports.packageWork = function packageWork(n) {\n  return n + 1;\n};\n',
+        '// One.\n// Two.\nexports.packageWork = function packageWork(n) {\n  return n + 1;\n};\n',
       );
       await writeFile(
         join(dir.path, 'src/main.ts'),
@@ -110,13 +111,18 @@ describe('the CPU profile summary', () => {
         sourcemap: true,
         logLevel: 'silent',
       });
-      // Frames where V8 would put them: the 0-based position of each function in the bundle.
+      // Frames as V8 writes them: a file URL, and the 0-based position of each function in the bundle.
       const lines = (await readFile(bundle, 'utf8')).split('\n');
       const frameOf = (name: string, text: string) => {
         const line = lines.findIndex((l) => l.includes(text));
         expect(line, text).toBeGreaterThanOrEqual(0);
         const columnNumber = lines[line]!.indexOf(text);
-        return { functionName: name, url: bundle, lineNumber: line, columnNumber };
+        return {
+          functionName: name,
+          url: pathToFileURL(bundle).href,
+          lineNumber: line,
+          columnNumber,
+        };
       };
       const nodes = [
         { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1, columnNumber: -1 } },
@@ -134,8 +140,8 @@ describe('the CPU profile summary', () => {
         { name: 'some-pkg', percent: 25 },
       ]);
       expect(summary?.topFunctions.map((f) => f.name)).toEqual([
-        'handleCall src/server/handler.ts:1',
-        'packageWork some-pkg/index.js:1',
+        'handleCall src/server/handler.ts:3',
+        'packageWork some-pkg/index.js:3',
       ]);
     } finally {
       await dir.remove();
