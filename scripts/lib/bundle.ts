@@ -89,14 +89,16 @@ function summarize(meta: Metafile): Bundled {
  * node_modules/, found from dist/ at run time (node_modules/ sits beside dist/
  * in the image and in the repository). Its other files stay there too.
  */
-const ownFolders: Plugin = {
+const ownFolders = (sourceRoot: string): Plugin => ({
   name: 'package-own-folders',
   setup(b) {
     b.onLoad({ filter: /[\\/]node_modules[\\/].*\.[cm]?js$/ }, async ({ path }) => {
       const code = await readFile(path, 'utf8');
-      const file = relative(PROJECT_ROOT, path).split(sep).join('/');
+      const file = relative(sourceRoot, path).split(sep).join('/');
       // import.meta.url is defined as the bundle's own URL (below): right for our
-      // modules, which find proto/ from it, and wrong for a package's files.
+      // modules, which find proto/ from it, and wrong for a package's files. The
+      // test is textual, so a comment naming it fails the build too: a loud
+      // refusal to look at, never a bundle that resolves a package's files wrongly.
       if (/\bimport\.meta\b/.test(code)) {
         return { errors: [{ text: `${file} reads import.meta, which the bundle cannot give it` }] };
       }
@@ -106,13 +108,25 @@ const ownFolders: Plugin = {
       return { contents: `${own} ${code}`, loader: 'js' };
     });
   },
-};
+});
 
 /** Writes dist/server.cjs and dist/client.cjs (and their maps) under `appRoot`. */
-export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled> {
+export const bundleApp = (appRoot: string = PROJECT_ROOT): Promise<Bundled> =>
+  bundle(PROJECT_ROOT, ENTRY_POINTS, appRoot);
+
+/**
+ * Bundles `entryPoints` (relative to `sourceRoot`, whose node_modules/ they
+ * import from) into `appRoot`/dist/, one `.cjs` file each. Exported for the
+ * test of what the bundle does to packages' own files.
+ */
+export async function bundle(
+  sourceRoot: string,
+  entryPoints: Record<string, string>,
+  appRoot: string,
+): Promise<Bundled> {
   const result = await build({
-    absWorkingDir: PROJECT_ROOT,
-    entryPoints: ENTRY_POINTS,
+    absWorkingDir: sourceRoot,
+    entryPoints,
     outdir: join(appRoot, 'dist'),
     outExtension: { '.js': '.cjs' },
     bundle: true,
@@ -120,7 +134,7 @@ export async function bundleApp(appRoot: string = PROJECT_ROOT): Promise<Bundled
     format: 'cjs',
     // The oldest Node the engines field admits.
     target: 'node20.19',
-    plugins: [ownFolders],
+    plugins: [ownFolders(sourceRoot)],
     sourcemap: true,
     metafile: true,
     logLevel: 'warning',
