@@ -1,8 +1,9 @@
 // `npx tsx bench/pool.ts RESULT.json...`: the ratio goals of issue 16 over the
 // rounds of several runs of `npm run bench` taken together, for a goal that a
 // single run leaves on its line (bench/lib/pool.ts says how, and why runs are
-// resampled before rounds). Give it runs of the same build only: pooling across
-// a change measures neither side of it.
+// resampled before rounds). Give it runs whose servers run the same code per
+// call: pooling across a change to that measures neither side of it. Runs on
+// different hosts may be pooled; that is what resampling by run allows for.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { BenchResult } from './lib/report.js';

@@ -47,12 +47,16 @@ describe('pooling bench runs', () => {
     expect(p.interval[1]).toBeGreaterThan(1.17);
   });
 
-  it('gives the same interval for the same runs, so a pooled figure can be quoted', () => {
-    const groups = [
-      [0.9, 1.1, 1.3, 0.95, 1.05],
-      [1.2, 0.8, 1.0, 1.15],
-    ];
-    expect(pooledMedian(groups)).toEqual(pooledMedian(groups));
+  it('gives the same interval for the same runs in any order, so a pooled figure can be quoted', () => {
+    // Ten distinct rounds a run: the pooled median of 30 draws is the mean of two of
+    // them, so unseeded draws would almost never give the same two ends twice.
+    const irregular = (seed: number) =>
+      Array.from({ length: 10 }, (_, i) => 1 + ((i * seed) % 17) / 97 + seed / 1000);
+    const [a, b, c] = [run('a', irregular(3)), run('b', irregular(5)), run('c', irregular(11))];
+    const first = poolTargets([a, b, c])[0]!;
+    expect(first.interval[0]).toBeLessThan(first.interval[1]);
+    expect(poolTargets([a, b, c])[0]!.interval).toEqual(first.interval);
+    expect(poolTargets([c, a, b])[0]!.interval).toEqual(first.interval);
   });
 
   it('says a goal is met only when the whole interval meets it, and missed only when none of it does', () => {
@@ -61,7 +65,7 @@ describe('pooling bench runs', () => {
     expect(verdict([run('a', rounds(1.0)), run('b', rounds(1.05))])).toBe('met');
     expect(verdict([run('a', rounds(1.2)), run('b', rounds(1.3))])).toBe('missed');
     expect(verdict([run('a', rounds(1.0)), run('b', rounds(1.2))])).toBe('undecided');
-    // The pooled median (1.2) misses, but a third of the resamples land inside the line.
+    // The pooled median (1.2) misses, but 7 in 27 resamples hold run a at least twice and meet it.
     expect(verdict([run('a', rounds(1.05)), run('b', rounds(1.2)), run('c', rounds(1.2))])).toBe(
       'undecided',
     );
@@ -72,7 +76,16 @@ describe('pooling bench runs', () => {
     expect(pooled.map((p) => p.target.text)).toEqual([C1_P99]);
     expect(pooled[0]!.rounds).toBe(18);
     expect(pooled[0]!.runs.map((r) => r.median)).toEqual([1.0, 1.1]);
-    expect(pooled[0]!.noise).toEqual({ median: 0.9, interval: [0.9, 0.9] });
+    expect(pooled[0]!.noise).toEqual({ median: 0.9, interval: [0.9, 0.9], runs: 1 });
+  });
+
+  it("takes the twin only from runs that measured the goal's own ratio", () => {
+    const twinOnly = {
+      ...run('b', []),
+      ratios: { 'ours/ours-twin': { unaryC1P99Ms: summarize(rounds(2.0)) } },
+    } as unknown as BenchResult;
+    const pooled = poolTargets([run('a', rounds(1.0), rounds(0.9)), twinOnly]);
+    expect(pooled[0]!.noise).toEqual({ median: 0.9, interval: [0.9, 0.9], runs: 1 });
   });
 
   it('prints the pooled table from result files, and refuses a smoke result by name', async () => {
@@ -102,6 +115,7 @@ async function cli(args: string[]) {
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
+  // 'close', not 'exit': by then standard output and error have been read to the end.
+  const [code] = (await once(child, 'close')) as [number];
   return { code, stdout, stderr };
 }

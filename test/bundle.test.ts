@@ -32,7 +32,7 @@ const READS_OWN_FILE = {
   'node_modules/reads-own-file/package.json':
     '{ "name": "reads-own-file", "main": "lib/index.js" }',
   'node_modules/reads-own-file/data/greeting.txt': "read from the package's own folder",
-  // where() is on line 4: a stack trace through it must say so.
+  // where() makes its Error on line 4: a stack trace through it must say so.
   'node_modules/reads-own-file/lib/index.js': [
     "const { readFileSync } = require('node:fs');",
     "exports.greeting = readFileSync(require('node:path').join(__dirname, '../data/greeting.txt'), 'utf8');",

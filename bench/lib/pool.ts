@@ -1,14 +1,15 @@
 // The rounds of several runs taken together, for a goal that one run cannot
 // decide. On this VM a round's ratio strays by ±30% and more (the twin's
 // min–max), so a 9-round median lands on either side of a 5 or 10% line from
-// run to run. Pooled, the rounds of runs of the same build give one median and,
+// run to run. Pooled, the rounds of runs of the same code give one median and,
 // by resampling, how far that median itself could stray: a goal is settled
 // only when the whole interval lies on one side of its line.
 //
 // The resampling is in two stages, runs and then rounds within each run, as
 // rounds of one run share its host (its speed, what else ran): drawing rounds
 // alone would treat 45 rounds of five runs as 45 independent ones and give an
-// interval narrower than the runs' spread says.
+// interval narrower than the runs' spread says. Runs on hosts of different
+// speeds may be pooled for the same reason: each run is one draw of a host.
 import { median, type Summary } from './stats.js';
 import { TARGETS, type BenchResult, type Comparison, type Target } from './report.js';
 
@@ -22,8 +23,8 @@ export interface PooledTarget {
   interval: [number, number];
   /** Whether the whole interval meets the goal, misses it, or straddles its line. */
   verdict: 'met' | 'missed' | 'undecided';
-  /** The same pooling of ours/ours-twin, where the runs had the twin. */
-  noise: { median: number; interval: [number, number] } | null;
+  /** The same pooling of ours/ours-twin, over those of the runs that had the twin. */
+  noise: { median: number; interval: [number, number]; runs: number } | null;
 }
 
 /** How many resamples: the interval's ends repeat to the third decimal at this count. */
@@ -71,8 +72,9 @@ export function pooledMedian(
     medians.push(median(drawn)!);
   }
   medians.sort((a, b) => a - b);
-  const at = (q: number) => medians[Math.min(medians.length - 1, Math.floor(q * medians.length))]!;
-  return { median: centre, interval: [at(0.05), at(0.95)] };
+  // The 200th of 4000 from each end: as many draws below the interval as above it.
+  const k = Math.max(0, Math.ceil(0.05 * medians.length) - 1);
+  return { median: centre, interval: [medians[k]!, medians[medians.length - 1 - k]!] };
 }
 
 function meets(t: Target, v: number): boolean {
@@ -85,7 +87,10 @@ export function poolTargets(results: BenchResult[]): PooledTarget[] {
   for (const target of TARGETS) {
     if (target.of === 'ours') continue;
     const of: Comparison = target.of;
-    const withIt = results.filter((r) => finite(r.ratios[of]?.[target.metric]).length > 0);
+    // By start time, so that the same runs give the same interval in any order.
+    const withIt = results
+      .filter((r) => finite(r.ratios[of]?.[target.metric]).length > 0)
+      .sort((a, b) => a.startedAt.localeCompare(b.startedAt));
     if (withIt.length === 0) continue;
     const groups = withIt.map((r) => finite(r.ratios[of]![target.metric]));
     const p = pooledMedian(groups)!;
@@ -96,7 +101,11 @@ export function poolTargets(results: BenchResult[]): PooledTarget[] {
         : !meets(target, lo) && !meets(target, hi)
           ? 'missed'
           : 'undecided';
-    const twin = results.map((r) => finite(r.ratios['ours/ours-twin']?.[target.metric]));
+    // The twin only beside the figure it qualifies: from the runs that have this goal's ratio.
+    const twin = withIt
+      .map((r) => finite(r.ratios['ours/ours-twin']?.[target.metric]))
+      .filter((g) => g.length > 0);
+    const noise = pooledMedian(twin);
     pooled.push({
       target,
       runs: withIt.map((r, i) => ({ startedAt: r.startedAt, median: median(groups[i]!)! })),
@@ -104,7 +113,7 @@ export function poolTargets(results: BenchResult[]): PooledTarget[] {
       median: p.median,
       interval: p.interval,
       verdict,
-      noise: pooledMedian(twin),
+      noise: noise && { ...noise, runs: twin.length },
     });
   }
   return pooled;
@@ -121,7 +130,7 @@ export function renderPooled(pooled: PooledTarget[], files: string[]): string {
   ];
   for (const p of pooled) {
     const noise = p.noise
-      ? `${f(p.noise.median)} (${f(p.noise.interval[0])}–${f(p.noise.interval[1])})`
+      ? `${f(p.noise.median)} (${f(p.noise.interval[0])}–${f(p.noise.interval[1])}), ${p.noise.runs} runs`
       : '–';
     lines.push(
       `| ${p.target.text} | ${p.runs.length} | ${p.rounds} | ${f(p.median)} | ${f(p.interval[0])}–${f(p.interval[1])} | ${p.verdict} | ${p.runs.map((r) => f(r.median)).join(', ')} | ${noise} |`,

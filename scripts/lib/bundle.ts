@@ -38,10 +38,10 @@ export const ENTRY_POINTS = { server: 'src/bin/server.ts', client: 'src/bin/clie
 export const builtEntry = (name: keyof typeof ENTRY_POINTS): string => `dist/${name}.cjs`;
 
 export interface Bundled {
-  /** Our source files that went into a bundle, relative to the project root. */
+  /** Our source files that went into a bundle, relative to the source root. */
   sources: string[];
   /**
-   * Every package with code in a bundle, by its folder relative to the project
+   * Every package with code in a bundle, by its folder relative to the source
    * root (`node_modules/@grpc/grpc-js`): the key package-lock.json lists it under.
    */
   packages: string[];
