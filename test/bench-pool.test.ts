@@ -1,15 +1,14 @@
 // bench/pool.ts: the rounds of several bench runs pooled, with an interval that
 // counts the runs' own spread, and a verdict only where that whole interval is
 // on one side of a goal's line.
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pooledMedian, poolTargets } from '../bench/lib/pool.js';
 import type { BenchResult } from '../bench/lib/report.js';
 import { summarize } from '../bench/lib/stats.js';
-import { spawnTs } from '../scripts/lib/server-process.js';
 import { tempDir } from './helpers/pki.js';
+import { runTs } from './helpers/server.js';
 
 const C1_P99 = 'p99 at c=1 within 10% of bare grpc-js mTLS';
 
@@ -109,13 +108,4 @@ describe('pooling bench runs', () => {
   });
 });
 
-async function cli(args: string[]) {
-  const child = spawnTs('bench/pool.ts', args, {});
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  // 'close', not 'exit': by then standard output and error have been read to the end.
-  const [code] = (await once(child, 'close')) as [number];
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]) => runTs('bench/pool.ts', args);

@@ -3,7 +3,6 @@
 // load), and the result carries every figure. The real benchmark, minutes long,
 // is not part of `npm test`.
 import { spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,8 +15,8 @@ import { summarizeProfiles } from '../bench/lib/profile.js';
 import { METRIC_NAMES } from '../bench/lib/scenarios.js';
 import { SERVER_LABELS, SERVER_NAMES, pkiFiles, serverSpecs } from '../bench/lib/servers.js';
 import { median, rotate, roundRatios } from '../bench/lib/stats.js';
-import { spawnTs } from '../scripts/lib/server-process.js';
 import { tempDir } from './helpers/pki.js';
+import { runTs } from './helpers/server.js';
 import { INSTALL_HINT, toolPath } from './helpers/tools.js';
 
 /** Throws, naming the fix, when the harness cannot run here (test/global-setup.ts installs it all). */
@@ -33,15 +32,7 @@ function requirePrerequisites(): void {
 
 requirePrerequisites();
 
-async function bench(args: string[]) {
-  const child = spawnTs('bench/run.ts', args, {});
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const bench = (args: string[]) => runTs('bench/run.ts', args);
 
 describe('the benchmark statistics', () => {
   it('takes the median of an odd and an even number of runs', () => {

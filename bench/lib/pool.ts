@@ -11,7 +11,7 @@
 // interval narrower than the runs' spread says. Runs on hosts of different
 // speeds may be pooled for the same reason: each run is one draw of a host.
 import { median, type Summary } from './stats.js';
-import { TARGETS, type BenchResult, type Comparison, type Target } from './report.js';
+import { TARGETS, meetsTarget, type BenchResult, type Comparison, type Target } from './report.js';
 
 export interface PooledTarget {
   target: Target;
@@ -77,10 +77,6 @@ export function pooledMedian(
   return { median: centre, interval: [medians[k]!, medians[medians.length - 1 - k]!] };
 }
 
-function meets(t: Target, v: number): boolean {
-  return t.op === '>=' ? v >= t.threshold : t.op === '<=' ? v <= t.threshold : v < t.threshold;
-}
-
 /** Every ratio goal that at least one of `results` measured, pooled over them. */
 export function poolTargets(results: BenchResult[]): PooledTarget[] {
   const pooled: PooledTarget[] = [];
@@ -96,9 +92,9 @@ export function poolTargets(results: BenchResult[]): PooledTarget[] {
     const p = pooledMedian(groups)!;
     const [lo, hi] = p.interval;
     const verdict =
-      meets(target, lo) && meets(target, hi)
+      meetsTarget(target, lo) && meetsTarget(target, hi)
         ? 'met'
-        : !meets(target, lo) && !meets(target, hi)
+        : !meetsTarget(target, lo) && !meetsTarget(target, hi)
           ? 'missed'
           : 'undecided';
     // The twin only beside the figure it qualifies: from the runs that have this goal's ratio.

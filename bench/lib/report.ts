@@ -218,6 +218,15 @@ export function computeRatios(
   return out;
 }
 
+/** Whether `value` is on the goal's side of its line. */
+export function meetsTarget(t: Target, value: number): boolean {
+  return t.op === '>='
+    ? value >= t.threshold
+    : t.op === '<='
+      ? value <= t.threshold
+      : value < t.threshold;
+}
+
 export function checkTargets(
   servers: BenchResult['servers'],
   ratios: BenchResult['ratios'],
@@ -227,14 +236,7 @@ export function checkTargets(
       t.of === 'ours'
         ? (servers.ours?.metrics[t.metric].median ?? null)
         : (ratios[t.of]?.[t.metric].median ?? null);
-    const met =
-      value === null
-        ? null
-        : t.op === '>='
-          ? value >= t.threshold
-          : t.op === '<='
-            ? value <= t.threshold
-            : value < t.threshold;
+    const met = value === null ? null : meetsTarget(t, value);
     // Only beside a figure this run has: a goal against a server not run gets none.
     const noise =
       t.of === 'ours' || value === null ? null : (ratios['ours/ours-twin']?.[t.metric] ?? null);

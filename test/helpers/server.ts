@@ -81,6 +81,7 @@ export async function runTs(
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdin?.end(input ?? '');
-  const [code] = (await once(child, 'exit')) as [number | null];
+  // 'close', not 'exit': by then standard output and error have been read to the end.
+  const [code] = (await once(child, 'close')) as [number | null];
   return { code, stdout, stderr };
 }
